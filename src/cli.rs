@@ -1,0 +1,129 @@
+//! Command-line definitions (clap derive). Each flag is documented where it is defined; the
+//! first doc line is the short help, the rest the long help (and the man page).
+
+use crate::report::Severity;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kaprobe",
+    version,
+    about = "Diagnose TCP keepalive, HTTP keep-alive and keepalived/VRRP problems from packet captures",
+    long_about = "kaprobe reads packet captures (or a live interface) and explains the three \
+\"keepalives\" people confuse: TCP keepalive probes sent by the kernel, HTTP keep-alive \
+(persistent connections), and keepalived's VRRP adverts. It reports findings with evidence \
+and the exact setting to change."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze capture files (pcap, pcapng, gzip of either, or - for stdin).
+    #[command(after_help = ANALYZE_EXAMPLES)]
+    Analyze(AnalyzeArgs),
+}
+
+const ANALYZE_EXAMPLES: &str = "Examples:
+  kaprobe analyze capture.pcap
+  kaprobe analyze capture.pcapng --timeline
+  kaprobe analyze client.pcap server.pcap --format json | jq '.findings[]'
+  tcpdump -i eth0 -w - 'tcp port 80' | kaprobe analyze -";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Findings table and summary for people.
+    Table,
+    /// One JSON document (schema: docs/json.md).
+    Json,
+    /// One JSON object per line, streamed as the analysis goes.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Warning,
+    Error,
+    /// Always exit 0 unless kaprobe itself failed.
+    Never,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Never => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Options shared by every subcommand that prints a report.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit with status 1 when a finding of this severity or worse is reported.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// When to use colours in the table.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// No progress bar on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files to analyze; several are merged by timestamp. `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Print, for each connection or VRRP group with a finding, its chronological timeline.
+    #[arg(long)]
+    pub timeline: bool,
+    /// With --timeline: timelines for every connection, not only those with findings.
+    #[arg(long, requires = "timeline")]
+    pub all: bool,
+    /// Analyze only packets from or to this address (repeatable).
+    #[arg(long = "host", value_name = "IP")]
+    pub hosts: Vec<IpAddr>,
+    /// Analyze only TCP packets from or to this port (repeatable).
+    #[arg(long = "port", value_name = "N")]
+    pub ports: Vec<u16>,
+    /// Report connections idle at least this long without keepalive (e.g. 60s, 1.5m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_seconds)]
+    pub idle_threshold: f64,
+    /// Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable.
+    /// Advice is computed from the smallest.
+    #[arg(long = "middlebox-timeout", value_name = "DURATION", value_parser = parse_seconds)]
+    pub middlebox_timeouts: Vec<f64>,
+    /// Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Track at most this many connections at once; the least recently active are finished
+    /// early past it (a warning says so).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_connections: usize,
+}
+
+/// Parses `250ms`, `90s`, `1.5m`, `2h` into seconds.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    crate::time::parse_duration(text)
+}

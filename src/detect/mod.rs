@@ -1,0 +1,212 @@
+//! Detectors turn tracked facts into events and findings.
+//!
+//! Each detector implements [`Detector`] and is listed once in [`all_detectors`]: adding one
+//! touches its own file and one line there. Detectors see every decoded frame, every TCP
+//! segment with the tracker's analysis, and each connection when it ends; they keep whatever
+//! per-connection state they need and must drop it in `on_connection_end`, so memory stays
+//! bounded by open connections.
+
+pub mod tcp_events;
+
+use crate::config::AnalysisConfig;
+use crate::decode::{Decoded, IpPacket, TcpSegment};
+use crate::flow::{Connection, SegmentAnalysis};
+use crate::report::{Event, Finding, Subject, Summary};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+
+/// One TCP segment, after the tracker applied it.
+pub struct Segment<'a, 'p> {
+    pub packet: &'a Decoded<'p>,
+    pub ip: &'a IpPacket<'p>,
+    pub tcp: &'a TcpSegment<'p>,
+    /// The connection's state including this segment.
+    pub connection: &'a Connection,
+    pub analysis: SegmentAnalysis,
+}
+
+/// Per-detector output attached to a connection (`connections[].keepalive`, ...).
+pub type Details = BTreeMap<&'static str, Value>;
+
+pub trait Detector {
+    /// Every decoded frame (VRRP and ARP are seen here).
+    fn on_packet(&mut self, _packet: &Decoded<'_>, _context: &mut Context<'_>) {}
+    /// Every TCP segment, after connection tracking.
+    fn on_segment(&mut self, _segment: &Segment<'_, '_>, _context: &mut Context<'_>) {}
+    /// The connection is over: emit final findings, add its details, drop its state.
+    fn on_connection_end(
+        &mut self,
+        _connection: &Connection,
+        _context: &mut Context<'_>,
+        _details: &mut Details,
+    ) {
+    }
+    /// End of all input: report-level findings and sections (`vrrp`, `http_hops`).
+    fn finish(&mut self, _context: &mut Context<'_>, _sections: &mut Details) {}
+}
+
+/// The detectors, in the order they run. Later ones may read what earlier ones recorded on
+/// the connection (the tracker's facts are shared by all).
+pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
+    vec![Box::new(tcp_events::TcpEvents::new(config))]
+}
+
+/// Where detectors put what they find.
+pub struct Context<'a> {
+    pub config: &'a AnalysisConfig,
+    pub summary: &'a mut Summary,
+    pub output: &'a mut Collector,
+}
+
+impl Context<'_> {
+    pub fn finding(&mut self, finding: Finding) {
+        self.summary.findings.add(finding.severity);
+        self.output.add_finding(finding);
+    }
+
+    pub fn event(&mut self, event: Event) {
+        self.output
+            .add_event(event, self.config.max_timeline_events);
+    }
+}
+
+/// Collects findings and timelines, or streams them as JSON lines.
+pub struct Collector {
+    pub findings: Vec<Finding>,
+    timelines: HashMap<Subject, Timeline>,
+    flagged: HashSet<Subject>,
+    keep_timelines: bool,
+    stream: Option<Box<dyn Write>>,
+    /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
+    pub stream_error: Option<std::io::Error>,
+}
+
+#[derive(Default)]
+struct Timeline {
+    events: Vec<Event>,
+    dropped: u64,
+}
+
+impl Collector {
+    pub fn new(keep_timelines: bool, stream: Option<Box<dyn Write>>) -> Collector {
+        Collector {
+            findings: Vec::new(),
+            timelines: HashMap::new(),
+            flagged: HashSet::new(),
+            keep_timelines,
+            stream,
+            stream_error: None,
+        }
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    fn add_finding(&mut self, finding: Finding) {
+        self.flagged.insert(finding.subject);
+        if self.stream.is_some() {
+            self.write_line("finding", &finding);
+        } else {
+            self.findings.push(finding);
+        }
+    }
+
+    fn add_event(&mut self, event: Event, max_events: usize) {
+        // Data runs are summarized in the connection record, not streamed one by one.
+        if self.stream.is_some() && event.kind != "data" {
+            self.write_line("event", &event);
+        }
+        if !self.keep_timelines {
+            return;
+        }
+        let timeline = self.timelines.entry(event.subject).or_default();
+        if let Some(last) = timeline.events.last_mut()
+            && event.kind == "data"
+            && last.kind == "data"
+            && last.from == event.from
+        {
+            last.count += 1;
+            last.bytes += event.bytes;
+            return;
+        }
+        if timeline.events.len() < max_events {
+            timeline.events.push(event);
+        } else {
+            timeline.dropped += 1;
+        }
+    }
+
+    /// Removes and returns a subject's timeline when it should be printed (it has a finding,
+    /// or `all` is set); otherwise just drops it.
+    pub fn take_timeline(&mut self, subject: Subject, all: bool) -> Vec<Event> {
+        let timeline = self.timelines.remove(&subject).unwrap_or_default();
+        if !(all || self.flagged.contains(&subject)) {
+            return Vec::new();
+        }
+        let mut events = timeline.events;
+        if timeline.dropped > 0
+            && let Some(last) = events.last()
+        {
+            let note = Event::new(
+                last.ts,
+                subject,
+                "timeline-truncated",
+                format!("{} more events not kept", timeline.dropped),
+            );
+            events.push(note);
+        }
+        events
+    }
+
+    /// Timelines of subjects other than connections (VRRP groups, hops), at the end.
+    pub fn take_remaining_timelines(&mut self, all: bool) -> BTreeMap<Subject, Vec<Event>> {
+        let subjects: Vec<Subject> = self.timelines.keys().copied().collect();
+        subjects
+            .into_iter()
+            .map(|subject| (subject, self.take_timeline(subject, all)))
+            .filter(|(_, events)| !events.is_empty())
+            .collect()
+    }
+
+    pub fn has_findings(&self, subject: Subject) -> bool {
+        self.flagged.contains(&subject)
+    }
+
+    /// Writes one JSON line `{"type": kind, ...object}`.
+    pub fn write_line<T: serde::Serialize>(&mut self, kind: &str, value: &T) {
+        if self.stream_error.is_some() {
+            return;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let line = match serde_json::to_value(value) {
+            Ok(Value::Object(mut object)) => {
+                object.insert("type".into(), Value::String(kind.into()));
+                Value::Object(object)
+            }
+            Ok(other) => other,
+            Err(error) => {
+                self.stream_error = Some(std::io::Error::other(error));
+                return;
+            }
+        };
+        let result = serde_json::to_writer(&mut *stream, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|_| stream.write_all(b"\n"));
+        if let Err(error) = result {
+            self.stream_error = Some(error);
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(stream) = self.stream.as_mut()
+            && let Err(error) = stream.flush()
+            && self.stream_error.is_none()
+        {
+            self.stream_error = Some(error);
+        }
+    }
+}

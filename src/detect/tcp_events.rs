@@ -1,0 +1,67 @@
+//! The basic TCP story of each connection for timelines: handshake, data runs, idle gaps,
+//! retransmissions, FIN and RST. It judges nothing; other detectors add the diagnosis.
+
+use super::{Context, Detector, Segment};
+use crate::config::AnalysisConfig;
+use crate::report::{Event, Subject};
+use crate::time::human_duration;
+
+/// Idle gaps shorter than this are not worth a line in a timeline.
+const IDLE_EVENT_MIN_SECS: f64 = 1.0;
+
+pub struct TcpEvents;
+
+impl TcpEvents {
+    pub fn new(_config: &AnalysisConfig) -> TcpEvents {
+        TcpEvents
+    }
+}
+
+impl Detector for TcpEvents {
+    fn on_segment(&mut self, segment: &Segment<'_, '_>, context: &mut Context<'_>) {
+        if !context.config.keep_timelines && !context.output.is_streaming() {
+            return;
+        }
+        let subject = Subject::Connection(segment.connection.id);
+        let ts = segment.packet.ts;
+        let from = segment
+            .connection
+            .half(segment.analysis.side.unwrap_or(crate::flow::Side::Client))
+            .endpoint;
+        let idle = segment.analysis.idle_before_secs();
+        if idle >= IDLE_EVENT_MIN_SECS {
+            context.event(Event::new(
+                ts,
+                subject,
+                "idle",
+                format!("idle {}", human_duration(idle)),
+            ));
+        }
+        let flags = segment.tcp.flags;
+        let (kind, text) = if flags.rst() {
+            (
+                "rst",
+                format!("RST seq {} ttl {}", segment.tcp.seq, segment.ip.ttl),
+            )
+        } else if flags.syn() && flags.ack() {
+            ("syn-ack", "SYN-ACK".to_string())
+        } else if flags.syn() {
+            ("syn", "SYN".to_string())
+        } else if flags.fin() {
+            ("fin", "FIN".to_string())
+        } else if segment.analysis.retransmission {
+            (
+                "retransmission",
+                format!("retransmission, {} bytes", segment.tcp.payload_len),
+            )
+        } else if segment.tcp.payload_len > 0 && segment.analysis.new_payload_bytes > 0 {
+            let mut event = Event::new(ts, subject, "data", String::new()).from(from);
+            event.bytes = u64::from(segment.tcp.payload_len);
+            context.event(event);
+            return;
+        } else {
+            return;
+        };
+        context.event(Event::new(ts, subject, kind, text).from(from));
+    }
+}

@@ -1,0 +1,249 @@
+//! The connection table: finds or creates the connection of each segment, applies it, and
+//! retires connections that are over so that memory follows open connections, not file size.
+//!
+//! Roles: the sender of a SYN (without ACK) is the client, the sender of a SYN-ACK the server.
+//! For a connection picked up mid-stream the roles are guessed (see [`guess_client`]) and the
+//! connection is marked `roles_inferred`. A SYN on a tuple whose connection is closed, or idle
+//! past the horizon, starts a new connection (port reuse).
+
+use super::connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
+use super::key::{ConnectionId, Endpoint, FlowKey};
+use crate::time::Timestamp;
+use std::collections::HashMap;
+
+/// Tunables of the tracker.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackerConfig {
+    /// A connection silent this long is finished (its state dropped). Default: longer than
+    /// Linux's whole default keepalive cycle (7200 s + 9 × 75 s), so no probe is ever missed.
+    pub idle_horizon_secs: f64,
+    /// A closed connection is kept this long for late retransmissions and RSTs.
+    pub closed_linger_secs: f64,
+    /// Minimum silence before a 0/1-byte segment at next_seq − 1 counts as a probe.
+    pub min_probe_idle_secs: f64,
+    /// At most this many connections are tracked at once; past it the least recently active
+    /// is finished early (and the input gets a warning).
+    pub max_connections: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            idle_horizon_secs: 9000.0,
+            closed_linger_secs: 60.0,
+            min_probe_idle_secs: 0.5,
+            max_connections: 1_000_000,
+        }
+    }
+}
+
+/// What the tracker says about one segment.
+pub struct Tracked<'t> {
+    pub connection: &'t Connection,
+    pub analysis: SegmentAnalysis,
+}
+
+pub struct Tracker {
+    config: TrackerConfig,
+    connections: HashMap<FlowKey, Connection>,
+    next_id: u64,
+    next_sweep: Option<Timestamp>,
+    /// Connections finished and waiting to be handed to the detectors.
+    ended: Vec<Connection>,
+    /// How many connections were finished early because of `max_connections`.
+    pub evicted_for_capacity: u64,
+}
+
+/// Sweeps run at most this often in capture time.
+const SWEEP_INTERVAL_SECS: f64 = 10.0;
+
+impl Tracker {
+    pub fn new(config: TrackerConfig) -> Tracker {
+        Tracker {
+            config,
+            connections: HashMap::new(),
+            next_id: 1,
+            next_sweep: None,
+            ended: Vec::new(),
+            evicted_for_capacity: 0,
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Applies one segment.
+    pub fn track(
+        &mut self,
+        ts: Timestamp,
+        key: FlowKey,
+        source: Endpoint,
+        destination: Endpoint,
+        segment: SegmentFacts<'_, '_>,
+    ) -> Tracked<'_> {
+        self.maybe_sweep(ts);
+        if let Some(existing) = self.connections.get(&key)
+            && self.starts_new_generation(existing, ts, &segment)
+            && let Some(old) = self.connections.remove(&key)
+        {
+            self.ended.push(old);
+        }
+        if !self.connections.contains_key(&key) {
+            self.make_room();
+        }
+        let min_idle = (self.config.min_probe_idle_secs * 1e9) as i64;
+        let next_id = &mut self.next_id;
+        let connection = self.connections.entry(key).or_insert_with(|| {
+            let id = ConnectionId(*next_id);
+            *next_id += 1;
+            new_connection(id, ts, key, source, destination, &segment)
+        });
+        let opened = connection.packets == 0;
+        let side = connection.side_of(source);
+        let mut analysis = connection.apply(side, ts, &segment, min_idle);
+        analysis.opened = opened;
+        Tracked {
+            connection,
+            analysis,
+        }
+    }
+
+    fn starts_new_generation(
+        &self,
+        existing: &Connection,
+        ts: Timestamp,
+        segment: &SegmentFacts<'_, '_>,
+    ) -> bool {
+        let flags = segment.tcp.flags;
+        let idle = ts.secs_since(existing.last_seen);
+        if idle > self.config.idle_horizon_secs {
+            return true;
+        }
+        let is_new_syn = flags.syn() && !flags.ack();
+        is_new_syn
+            && existing.state.is_closed()
+            && existing
+                .client
+                .syn_options
+                .is_none_or(|_| existing.client.base_seq != Some(segment.tcp.seq.wrapping_add(1)))
+    }
+
+    fn make_room(&mut self) {
+        if self.connections.len() < self.config.max_connections {
+            return;
+        }
+        // Rare path (a table at its cap): one linear scan to find the stalest connection.
+        let stalest = self
+            .connections
+            .iter()
+            .min_by_key(|(_, c)| (c.last_seen, c.id))
+            .map(|(key, _)| *key);
+        if let Some(key) = stalest
+            && let Some(old) = self.connections.remove(&key)
+        {
+            self.evicted_for_capacity += 1;
+            self.ended.push(old);
+        }
+    }
+
+    fn maybe_sweep(&mut self, now: Timestamp) {
+        match self.next_sweep {
+            Some(due) if now < due => {}
+            _ => {
+                self.next_sweep = Some(now.plus_secs(SWEEP_INTERVAL_SECS));
+                self.sweep(now);
+            }
+        }
+    }
+
+    /// Finishes closed connections past their linger time and connections idle past the horizon.
+    fn sweep(&mut self, now: Timestamp) {
+        let linger = self.config.closed_linger_secs;
+        let horizon = self.config.idle_horizon_secs;
+        let done: Vec<FlowKey> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| {
+                let idle = now.secs_since(c.last_seen);
+                idle > horizon || (c.state.is_closed() && idle > linger)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in done {
+            if let Some(connection) = self.connections.remove(&key) {
+                self.ended.push(connection);
+            }
+        }
+    }
+
+    /// Connections finished since the last call, oldest id first.
+    pub fn take_ended(&mut self) -> Vec<Connection> {
+        let mut ended = std::mem::take(&mut self.ended);
+        ended.sort_by_key(|c| c.id);
+        ended
+    }
+
+    pub fn has_ended(&self) -> bool {
+        !self.ended.is_empty()
+    }
+
+    /// At the end of input every remaining connection is finished.
+    pub fn finish(&mut self) -> Vec<Connection> {
+        let remaining: Vec<Connection> = self.connections.drain().map(|(_, c)| c).collect();
+        self.ended.extend(remaining);
+        self.take_ended()
+    }
+}
+
+fn new_connection(
+    id: ConnectionId,
+    ts: Timestamp,
+    key: FlowKey,
+    source: Endpoint,
+    destination: Endpoint,
+    segment: &SegmentFacts<'_, '_>,
+) -> Connection {
+    let flags = segment.tcp.flags;
+    let (client, roles_inferred) = if flags.syn() && !flags.ack() {
+        (source, false)
+    } else if flags.syn() && flags.ack() {
+        (destination, false)
+    } else {
+        (guess_client(source, destination), true)
+    };
+    let server = if client == source {
+        destination
+    } else {
+        source
+    };
+    Connection {
+        id,
+        key,
+        client: HalfState::new(client),
+        server: HalfState::new(server),
+        roles_inferred,
+        start: ts,
+        last_seen: ts,
+        packets: 0,
+        bytes: 0,
+        state: ConnectionState::Open,
+        max_idle_nanos: 0,
+        max_idle_end: None,
+        synack_at: None,
+        handshake_server_rtt: None,
+        handshake_client_rtt: None,
+    }
+}
+
+/// Mid-stream pickup: the endpoint on a well-known port (below 1024) facing an ephemeral one is
+/// the server; otherwise the lower port is; on a tie the destination of the first packet seen.
+/// This matches how tshark and Zeek pick a responder for partial connections.
+pub fn guess_client(source: Endpoint, destination: Endpoint) -> Endpoint {
+    let source_is_service = source.port < destination.port;
+    if source_is_service {
+        destination
+    } else {
+        source
+    }
+}

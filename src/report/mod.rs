@@ -1,0 +1,233 @@
+//! The report model: one serde structure that every output format renders.
+//!
+//! Field names here are a contract read by users' `jq` scripts and by acceptance checks;
+//! docs/json.md documents them with the `schema_version`. Renderers (`table`, `json`) are pure
+//! functions of this model and compute nothing.
+
+pub mod json;
+pub mod table;
+
+use crate::capture::InputSummary;
+use crate::flow::{ConnectionId, Endpoint};
+use crate::time::Timestamp;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Bumped whenever a field changes meaning or disappears (additions do not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What a finding or event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Connection(ConnectionId),
+    /// A VRRP group, by virtual router id: `vrrp/VRID`.
+    Vrrp(u8),
+    Host(IpAddr),
+    Endpoint(Endpoint),
+    /// A hop of HTTP connections between two hosts: `http-hop/N`.
+    HttpHop(u32),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Connection(id) => write!(f, "{id}"),
+            Subject::Vrrp(vrid) => write!(f, "vrrp/{vrid}"),
+            Subject::Host(ip) => write!(f, "{ip}"),
+            Subject::Endpoint(endpoint) => write!(f, "{endpoint}"),
+            Subject::HttpHop(n) => write!(f, "http-hop/{n}"),
+        }
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Seconds since the epoch with microsecond precision, as JSON numbers.
+pub fn epoch_seconds(ts: Timestamp) -> f64 {
+    (ts.0 as f64 / 1_000.0).round() / 1_000_000.0
+}
+
+fn serialize_ts<S: Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(epoch_seconds(*ts))
+}
+
+/// A diagnosis: what kaprobe concluded, from which evidence, and what to do about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Stable kebab-case code (`kaprobe explain CODE`).
+    pub code: &'static str,
+    pub severity: Severity,
+    #[serde(serialize_with = "serialize_ts")]
+    pub ts: Timestamp,
+    pub subject: Subject,
+    pub message: String,
+    pub advice: String,
+    pub evidence: Map<String, Value>,
+}
+
+/// Something that happened, for timelines and `--format jsonl`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    #[serde(serialize_with = "serialize_ts")]
+    pub ts: Timestamp,
+    pub subject: Subject,
+    /// kebab-case kind: `syn`, `data`, `keepalive-probe`, `rst`, `vrrp-master`, ...
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Endpoint>,
+    pub text: String,
+    /// For data runs collapsed into one event: how many segments it stands for.
+    #[serde(skip_serializing_if = "is_one")]
+    pub count: u64,
+    /// Payload bytes the event stands for (data runs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bytes: u64,
+}
+
+impl Event {
+    pub fn new(ts: Timestamp, subject: Subject, kind: &'static str, text: String) -> Event {
+        Event {
+            ts,
+            subject,
+            kind,
+            from: None,
+            text,
+            count: 1,
+            bytes: 0,
+        }
+    }
+
+    pub fn from(mut self, endpoint: Endpoint) -> Event {
+        self.from = Some(endpoint);
+        self
+    }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+fn is_one(count: &u64) -> bool {
+    *count == 1
+}
+
+/// `connections[]`: one TCP connection as seen from one input.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionRecord {
+    pub id: ConnectionId,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// Index into `inputs[]` of the capture this connection was seen in.
+    pub input: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    #[serde(serialize_with = "serialize_ts")]
+    pub start: Timestamp,
+    #[serde(serialize_with = "serialize_ts")]
+    pub end: Timestamp,
+    pub packets: u64,
+    pub bytes: u64,
+    pub state: &'static str,
+    pub max_idle_s: f64,
+    /// When the longest idle gap ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_idle_end: Option<f64>,
+    /// No SYN was seen: client and server were guessed from the ports.
+    pub roles_inferred: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_s: Option<f64>,
+    pub retransmissions: u32,
+    /// Per-detector objects (`keepalive`, `rsts`, `http`), filled at the end of the connection.
+    #[serde(flatten)]
+    pub details: BTreeMap<&'static str, Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Event>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FindingCounts {
+    pub error: u64,
+    pub warning: u64,
+    pub info: u64,
+}
+
+impl FindingCounts {
+    pub fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::Error => self.error += 1,
+            Severity::Warning => self.warning += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+}
+
+/// `summary`: totals over every input.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub packets: u64,
+    pub tcp_connections: u64,
+    pub keepalive_probes: u64,
+    pub keepalive_acks: u64,
+    pub zero_window_probes: u64,
+    pub rsts: u64,
+    pub http_requests: u64,
+    pub http_responses: u64,
+    pub vrrp_adverts: u64,
+    /// Frames that were not IP, ARP or of a decoded link type.
+    pub undecoded_packets: u64,
+    pub findings: FindingCounts,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub inputs: Vec<InputSummary>,
+    pub summary: Summary,
+    pub connections: Vec<ConnectionRecord>,
+    pub findings: Vec<Finding>,
+    /// Report-level sections from detectors (`vrrp`, `http_hops`).
+    #[serde(flatten)]
+    pub sections: BTreeMap<&'static str, Value>,
+    /// Timelines of subjects that are not connections (VRRP groups), for `--timeline`.
+    #[serde(skip)]
+    pub other_timelines: BTreeMap<Subject, Vec<Event>>,
+}
+
+impl Report {
+    /// Findings sorted for people: most severe first, then by time.
+    pub fn sorted_findings(&self) -> Vec<&Finding> {
+        let mut sorted: Vec<&Finding> = self.findings.iter().collect();
+        sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.ts.cmp(&b.ts)));
+        sorted
+    }
+
+    pub fn worst_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}

@@ -1,0 +1,191 @@
+//! `--format table`: findings for people, then a summary, then timelines with `--timeline`.
+//!
+//! Colour only marks severity, and only when the caller says colour is wanted (a terminal,
+//! `--color always`); widths are fixed at 120 columns when not writing to a terminal so that
+//! output pasted into a ticket, and snapshot tests, do not depend on the window.
+
+use super::{ConnectionRecord, Event, Finding, Report, Severity};
+use crate::time::{Timestamp, human_duration};
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use std::io::{self, Write};
+
+pub struct TableOptions {
+    pub color: bool,
+    /// Terminal width, or None when not a terminal.
+    pub width: Option<u16>,
+    pub timeline: bool,
+}
+
+pub fn write_report(
+    report: &Report,
+    options: &TableOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write_findings(report, options, out)?;
+    write_summary(report, out)?;
+    if options.timeline {
+        write_timelines(report, out)?;
+    }
+    Ok(())
+}
+
+fn severity_cell(severity: Severity, color: bool) -> Cell {
+    let cell = Cell::new(severity.name());
+    if !color {
+        return cell;
+    }
+    match severity {
+        Severity::Error => cell.fg(Color::Red),
+        Severity::Warning => cell.fg(Color::Yellow),
+        Severity::Info => cell.fg(Color::Cyan),
+    }
+}
+
+fn write_findings(report: &Report, options: &TableOptions, out: &mut dyn Write) -> io::Result<()> {
+    let findings = report.sorted_findings();
+    if findings.is_empty() {
+        writeln!(out, "No findings.")?;
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(options.width.unwrap_or(120))
+        .set_header(vec!["severity", "code", "where", "what", "advice"]);
+    if options.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    for finding in findings {
+        table.add_row(finding_row(finding, options.color));
+    }
+    writeln!(out, "{table}")
+}
+
+fn finding_row(finding: &Finding, color: bool) -> Vec<Cell> {
+    vec![
+        severity_cell(finding.severity, color),
+        Cell::new(finding.code),
+        Cell::new(format!("{}\n{}", finding.subject, finding.ts)),
+        Cell::new(&finding.message),
+        Cell::new(&finding.advice),
+    ]
+}
+
+fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "Summary")?;
+    for input in &report.inputs {
+        writeln!(
+            out,
+            "  input {}: {}, {} packets, {} bytes, link {}",
+            input.path,
+            input.format,
+            input.packets,
+            input.bytes,
+            if input.link_types.is_empty() {
+                "-".to_string()
+            } else {
+                input.link_types.join(", ")
+            }
+        )?;
+        for warning in &input.warnings {
+            writeln!(out, "    warning: {warning}")?;
+        }
+    }
+    let s = &report.summary;
+    writeln!(
+        out,
+        "  packets {}, TCP connections {}, keepalive probes {} (ACKs {}), zero-window probes {}, RSTs {}",
+        s.packets,
+        s.tcp_connections,
+        s.keepalive_probes,
+        s.keepalive_acks,
+        s.zero_window_probes,
+        s.rsts
+    )?;
+    writeln!(
+        out,
+        "  HTTP requests {}, responses {}, VRRP adverts {}",
+        s.http_requests, s.http_responses, s.vrrp_adverts
+    )?;
+    writeln!(
+        out,
+        "  findings: {} error, {} warning, {} info",
+        s.findings.error, s.findings.warning, s.findings.info
+    )
+}
+
+fn write_timelines(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for connection in report.connections.iter().filter(|c| !c.timeline.is_empty()) {
+        write_connection_timeline(connection, out)?;
+    }
+    for (subject, events) in &report.other_timelines {
+        writeln!(out)?;
+        writeln!(out, "Timeline {subject}")?;
+        let start = events.first().map_or(Timestamp(0), |e| e.ts);
+        for event in events {
+            write_event(event, start, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_connection_timeline(connection: &ConnectionRecord, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Timeline {}  {} -> {}  ({}, started {})",
+        connection.id, connection.client, connection.server, connection.state, connection.start
+    )?;
+    for event in &connection.timeline {
+        let who = match event.from {
+            Some(from) if from == connection.client => "client ",
+            Some(from) if from == connection.server => "server ",
+            Some(_) => "other  ",
+            None => "       ",
+        };
+        if event.kind == "idle" {
+            writeln!(out, "  {:>13}  {}", "", event.text)?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {:>+13.6}  {who}{}",
+            event.ts.secs_since(connection.start),
+            event_text(event)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_event(event: &Event, start: Timestamp, out: &mut dyn Write) -> io::Result<()> {
+    if event.kind == "idle" {
+        return writeln!(out, "  {:>13}  {}", "", event.text);
+    }
+    writeln!(
+        out,
+        "  {:>+13.6}  {}",
+        event.ts.secs_since(start),
+        event_text(event)
+    )
+}
+
+fn event_text(event: &Event) -> String {
+    if event.kind == "data" {
+        let segments = if event.count == 1 {
+            "1 segment".to_string()
+        } else {
+            format!("{} segments", event.count)
+        };
+        return format!("data, {segments}, {} bytes", event.bytes);
+    }
+    event.text.clone()
+}
+
+/// Used by detectors' messages: `idle 90.0 s`.
+pub fn idle_text(seconds: f64) -> String {
+    format!("idle {}", human_duration(seconds))
+}

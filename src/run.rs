@@ -1,0 +1,203 @@
+//! Runs a parsed command line: opens inputs, drives the analysis, renders the report and
+//! decides the exit status (0 fine, 1 a finding reached --fail-on, 2 usage or input error).
+
+use crate::analyze::Analysis;
+use crate::capture::RawPacket;
+use crate::capture::file::CaptureReader;
+use crate::capture::merge::InputSet;
+use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, Format, OutputArgs};
+use crate::config::AnalysisConfig;
+use crate::report::{self, Report, Severity, Summary};
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::Ordering;
+
+/// What `main` turns into a process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    FindingsReachedThreshold,
+}
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Analyze(args) => analyze(args),
+    }
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
+    if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
+        bail!("stdin ('-') can be given only once");
+    }
+    if args.files.len() > usize::from(u16::MAX) {
+        bail!(
+            "too many inputs ({}); at most {}",
+            args.files.len(),
+            u16::MAX
+        );
+    }
+    let readers = args
+        .files
+        .iter()
+        .enumerate()
+        .map(|(index, path)| CaptureReader::open(path, index as u16))
+        .collect::<Result<Vec<_>>>()?;
+    let config = analysis_config(&args);
+    let stream: Option<Box<dyn Write>> = match args.output.format {
+        Format::Jsonl => Some(Box::new(io::BufWriter::new(io::stdout()))),
+        _ => None,
+    };
+    let report = analyze_inputs(readers, config, stream, args.output.quiet)?;
+    render(&report, &args.output, args.timeline)?;
+    Ok(outcome(&report.summary, &args.output))
+}
+
+fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
+    let mut config = AnalysisConfig {
+        idle_threshold_secs: args.idle_threshold,
+        middlebox_timeouts_secs: args.middlebox_timeouts.clone(),
+        show_secrets: args.show_secrets,
+        keep_timelines: args.timeline,
+        timeline_all: args.all,
+        hosts: args.hosts.clone(),
+        ports: args.ports.clone(),
+        ..AnalysisConfig::default()
+    };
+    config.tracker.max_connections = args.max_connections.max(1);
+    config
+}
+
+/// Reads every input to the end and returns the report.
+pub fn analyze_inputs(
+    readers: Vec<CaptureReader>,
+    config: AnalysisConfig,
+    stream: Option<Box<dyn Write>>,
+    quiet: bool,
+) -> Result<Report> {
+    let progress = progress_bar(&readers, quiet);
+    let mut inputs = InputSet::new(readers);
+    let mut analysis = Analysis::new(config, stream);
+    let mut packet = RawPacket::default();
+    let mut since_update = 0u32;
+    while inputs.next_packet(&mut packet) {
+        analysis.process(&packet);
+        since_update += 1;
+        if since_update == 8192 {
+            since_update = 0;
+            if let Some(error) = analysis.stream_error() {
+                return stream_failed(error);
+            }
+            if let Some(bar) = &progress {
+                update_progress(bar, &inputs, analysis.open_connections());
+            }
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let summaries = inputs
+        .into_readers()
+        .into_iter()
+        .map(|reader| reader.summary)
+        .collect();
+    match analysis.finish(summaries) {
+        Ok(report) => Ok(report),
+        Err(error) => stream_failed(error),
+    }
+}
+
+fn stream_failed(error: io::Error) -> Result<Report> {
+    Err(anyhow::Error::new(error).context("writing the JSON lines output"))
+}
+
+fn progress_bar(readers: &[CaptureReader], quiet: bool) -> Option<ProgressBar> {
+    if quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: Option<u64> = readers.iter().map(|r| r.total_bytes).sum();
+    let bar = match total {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} read {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    Some(bar)
+}
+
+fn update_progress(bar: &ProgressBar, inputs: &InputSet, open_connections: usize) {
+    let read: u64 = inputs
+        .readers()
+        .iter()
+        .map(|r| r.bytes_read.load(Ordering::Relaxed))
+        .sum();
+    bar.set_position(read);
+    bar.set_message(format!("{open_connections} open connections"));
+}
+
+fn render(report: &Report, output: &OutputArgs, timeline: bool) -> Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match output.format {
+        Format::Jsonl => return Ok(()),
+        Format::Json => {
+            report::json::write_document(report, &mut out).context("writing the JSON report")?
+        }
+        Format::Table => {
+            let options = report::table::TableOptions {
+                color: use_color(output.color),
+                width: terminal_width(),
+                timeline,
+            };
+            report::table::write_report(report, &options, &mut out)
+                .context("writing the report")?;
+        }
+    }
+    out.flush().context("writing the report")
+}
+
+pub fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
+fn terminal_width() -> Option<u16> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or(Some(120))
+}
+
+pub fn outcome(summary: &Summary, output: &OutputArgs) -> Outcome {
+    let Some(threshold) = output.fail_on.threshold() else {
+        return Outcome::Clean;
+    };
+    let counts = &summary.findings;
+    let worst = if counts.error > 0 {
+        Some(Severity::Error)
+    } else if counts.warning > 0 {
+        Some(Severity::Warning)
+    } else if counts.info > 0 {
+        Some(Severity::Info)
+    } else {
+        None
+    };
+    match worst {
+        Some(worst) if worst >= threshold => Outcome::FindingsReachedThreshold,
+        _ => Outcome::Clean,
+    }
+}
