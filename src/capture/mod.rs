@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod merge;
+pub mod writer;
 
 use crate::time::Timestamp;
 use serde::Serialize;
