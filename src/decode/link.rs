@@ -1,7 +1,7 @@
 //! Link-layer headers stripped down to the network-layer payload.
 //!
-//! Handles Ethernet II with any stack of 802.1Q / 802.1ad / QinQ tags, MPLS label stacks and
-//! 802.1ah PBB (MAC-in-MAC); Linux cooked capture v1 (SLL) and v2 (SLL2); BSD NULL and LOOP;
+//! Handles Ethernet II with any stack of 802.1Q / 802.1ad / QinQ tags, MPLS label stacks,
+//! PPPoE sessions and 802.1ah PBB (MAC-in-MAC); Linux cooked capture v1 (SLL) and v2 (SLL2); BSD NULL and LOOP;
 //! raw IP; and NFLOG. Written here rather than taken from etherparse because etherparse has no
 //! SLL2, MPLS, PBB or NFLOG, and kaprobe needs the MAC addresses and the SLL2 interface index
 //! (the same packet crosses several interfaces under `tcpdump -i any`).
@@ -17,6 +17,7 @@ const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: [u16; 2] = [0x9100, 0x9200];
 const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
 const ETHERTYPE_PBB: u16 = 0x88e7;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 /// Bound on stacked tags and labels, so a hostile frame cannot loop us for long.
 const MAX_ENCAPSULATIONS: usize = 8;
 
@@ -87,6 +88,7 @@ fn ethernet(frame: &[u8], start: usize) -> Option<LinkInfo> {
                 offset += 16;
             }
             t if ETHERTYPE_MPLS.contains(&t) => return mpls(frame, offset, info),
+            ETHERTYPE_PPPOE_SESSION => return pppoe(frame, offset, info),
             _ => {
                 info.ether_type = ether_type;
                 info.network_offset = offset;
@@ -112,6 +114,21 @@ fn mpls(frame: &[u8], mut offset: usize, info: LinkInfo) -> Option<LinkInfo> {
         }
     }
     None
+}
+
+/// PPPoE session (RFC 2516): a 6-byte header, then the PPP protocol number (0x0021 IPv4,
+/// 0x0057 IPv6) before the IP packet. Seen on DSL access links.
+fn pppoe(frame: &[u8], offset: usize, info: LinkInfo) -> Option<LinkInfo> {
+    let ether_type = match u16_at(frame, offset + 6)? {
+        0x0021 => ETHERTYPE_IPV4,
+        0x0057 => ETHERTYPE_IPV6,
+        _ => return None,
+    };
+    Some(LinkInfo {
+        ether_type,
+        network_offset: offset + 8,
+        ..info
+    })
 }
 
 fn linux_sll(frame: &[u8]) -> Option<LinkInfo> {

@@ -245,11 +245,14 @@ impl Connection {
             peer.packets > 0 && peer.last_window == 0
         };
         self.classify(side, ts, tcp, peer_window_zero, &mut analysis);
+        let sender_closing = self.half(side).fin_at.is_some();
         if (analysis.keepalive_probe || analysis.zero_window_probe)
-            && analysis.idle_before_nanos < min_probe_idle_nanos
+            && (self.data_idle_nanos(ts) < min_probe_idle_nanos || sender_closing)
         {
-            // Too soon after other traffic to be a timer-driven probe: a retransmitted byte
-            // or a duplicate ACK (Wireshark calls these keep-alives; see docs/keepalive.md).
+            // Too soon after data to be a timer-driven probe (a retransmitted last byte), or
+            // the ACK that follows our own FIN: Wireshark calls both keep-alives; kaprobe does
+            // not (docs/keepalive.md). Probes themselves do not reset this clock, because both
+            // ends' keepalive timers may fire within milliseconds of each other.
             analysis.keepalive_probe = false;
             analysis.zero_window_probe = false;
             analysis.retransmission = tcp.payload_len > 0;
@@ -260,6 +263,16 @@ impl Connection {
         self.bytes += u64::from(tcp.payload_len);
         self.last_seen = ts;
         analysis
+    }
+
+    /// Time since the last payload byte in either direction (or the start of the record).
+    pub fn data_idle_nanos(&self, ts: Timestamp) -> i64 {
+        let last_data = [self.client.last_payload_at, self.server.last_payload_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(self.start);
+        ts.nanos_since(last_data)
     }
 
     fn note_idle(&mut self, analysis: &SegmentAnalysis, ts: Timestamp) {

@@ -1,0 +1,3 @@
+//! Knowledge tables with their sources: OS keepalive defaults, middlebox idle timeouts.
+
+pub mod keepalive_defaults;
