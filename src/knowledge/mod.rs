@@ -1,3 +1,4 @@
 //! Knowledge tables with their sources: OS keepalive defaults, middlebox idle timeouts.
 
 pub mod keepalive_defaults;
+pub mod middleboxes;
