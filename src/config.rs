@@ -22,6 +22,8 @@ pub struct AnalysisConfig {
     pub ports: Vec<u16>,
     /// Most events kept per timeline; older detail past this is summarized as a count.
     pub max_timeline_events: usize,
+    /// How many inputs are analyzed together (several enable vantage-point correlation).
+    pub input_count: usize,
 }
 
 impl Default for AnalysisConfig {
@@ -36,6 +38,7 @@ impl Default for AnalysisConfig {
             hosts: Vec::new(),
             ports: Vec::new(),
             max_timeline_events: 400,
+            input_count: 1,
         }
     }
 }

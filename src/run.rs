@@ -62,6 +62,7 @@ fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
         timeline_all: args.all,
         hosts: args.hosts.clone(),
         ports: args.ports.clone(),
+        input_count: args.files.len(),
         ..AnalysisConfig::default()
     };
     config.tracker.max_connections = args.max_connections.max(1);

@@ -8,6 +8,7 @@
 
 pub mod advice;
 pub mod keepalive;
+pub mod rst;
 pub mod tcp_events;
 
 use crate::config::AnalysisConfig;
@@ -54,6 +55,7 @@ pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(tcp_events::TcpEvents::new(config)),
         Box::new(keepalive::KeepaliveDetector::new(config)),
+        Box::new(rst::RstDetector::new(config)),
     ]
 }
 

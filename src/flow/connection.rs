@@ -85,6 +85,14 @@ pub struct HalfState {
     pub first_ttl: Option<u8>,
     pub last_ttl: Option<u8>,
     pub last_ip_id: Option<u16>,
+    /// TTL range of this side's segments other than RSTs (the baseline a RST is judged by).
+    pub ttl_range: Option<(u8, u8)>,
+    /// IP ID of this side's last segment other than a RST.
+    pub ordinary_ip_id: Option<u16>,
+    /// Consecutive non-RST segments whose IP ID went up by 1..=1024 (a per-connection counter).
+    pub ip_id_increments: u32,
+    /// Segments with IP ID 0 (Linux with DF set, some stacks): an ID pattern cannot be judged.
+    pub ip_id_zeros: u32,
 }
 
 impl HalfState {
@@ -114,6 +122,10 @@ impl HalfState {
             first_ttl: None,
             last_ttl: None,
             last_ip_id: None,
+            ttl_range: None,
+            ordinary_ip_id: None,
+            ip_id_increments: 0,
+            ip_id_zeros: 0,
         }
     }
 
@@ -381,6 +393,21 @@ impl Connection {
         }
         if !flags.rst() {
             half.last_window = tcp.window;
+            half.ttl_range = Some(match half.ttl_range {
+                Some((low, high)) => (low.min(ttl), high.max(ttl)),
+                None => (ttl, ttl),
+            });
+            if let Some(id) = ip_id {
+                if id == 0 {
+                    half.ip_id_zeros += 1;
+                } else if half
+                    .ordinary_ip_id
+                    .is_some_and(|previous| (1..=1024).contains(&id.wrapping_sub(previous)))
+                {
+                    half.ip_id_increments += 1;
+                }
+                half.ordinary_ip_id = Some(id);
+            }
         }
         if half.base_seq.is_none() && !flags.rst() {
             half.base_seq = Some(if flags.syn() {
