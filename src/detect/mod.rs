@@ -7,6 +7,7 @@
 //! bounded by open connections.
 
 pub mod tcp_events;
+pub mod vrrp;
 
 use crate::config::AnalysisConfig;
 use crate::decode::{Decoded, IpPacket, TcpSegment};
@@ -49,7 +50,10 @@ pub trait Detector {
 /// The detectors, in the order they run. Later ones may read what earlier ones recorded on
 /// the connection (the tracker's facts are shared by all).
 pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
-    vec![Box::new(tcp_events::TcpEvents::new(config))]
+    vec![
+        Box::new(tcp_events::TcpEvents::new(config)),
+        Box::new(vrrp::Vrrp::new(config)),
+    ]
 }
 
 /// Where detectors put what they find.
