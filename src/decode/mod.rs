@@ -6,7 +6,9 @@
 //! fields. The TCP payload length on the wire comes from the IP length, not from what was
 //! captured, because keepalive detection must not be fooled by snaplen.
 
+pub mod arp;
 pub mod link;
+pub mod vrrp;
 
 use crate::capture::RawPacket;
 use crate::time::Timestamp;

@@ -10,6 +10,7 @@ pub mod advice;
 pub mod keepalive;
 pub mod rst;
 pub mod tcp_events;
+pub mod vrrp;
 
 use crate::config::AnalysisConfig;
 use crate::decode::{Decoded, IpPacket, TcpSegment};
@@ -56,6 +57,7 @@ pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
         Box::new(tcp_events::TcpEvents::new(config)),
         Box::new(keepalive::KeepaliveDetector::new(config)),
         Box::new(rst::RstDetector::new(config)),
+        Box::new(vrrp::Vrrp::new(config)),
     ]
 }
 
