@@ -302,3 +302,44 @@ fn keepalive_counts_match_the_tshark_baseline_except_documented_traps() {
         assert_eq!(got, expected, "{file}: kaprobe (probes, acks) vs expected");
     }
 }
+
+/// Live cross-check against tshark on every lab capture with TCP (CI installs tshark).
+#[test]
+fn lab_keepalive_counts_equal_tshark() {
+    if !tshark_available() {
+        eprintln!("tshark not installed: skipping the live tshark cross-check");
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/captures");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        let count = |filter: &str| -> u64 {
+            let output = std::process::Command::new("tshark")
+                .args(["-n", "-r"])
+                .arg(&path)
+                .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&output.stdout).lines().count() as u64
+        };
+        let report = analyze_json(&[&path], &[]);
+        assert_eq!(
+            report["summary"]["keepalive_probes"].as_u64().unwrap(),
+            count("tcp.analysis.keep_alive"),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            report["summary"]["keepalive_acks"].as_u64().unwrap(),
+            count("tcp.analysis.keep_alive_ack"),
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5);
+}

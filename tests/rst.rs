@@ -208,3 +208,25 @@ fn corpus_resets_are_classified_without_false_injection() {
         assert_eq!(rst_classes(&report), classes.to_vec(), "{file}");
     }
 }
+
+#[test]
+fn conntrack_drop_after_idle_is_a_silent_black_hole() {
+    let capture = lab_dir().join("conntrack-idle-drop.client.pcap");
+    let report = analyze_json(&[&capture], &["--idle-threshold", "5s"]);
+    assert_eq!(report["summary"]["rsts"], 0);
+    let holes = findings(&report, "idle-blackhole");
+    assert_eq!(holes.len(), 1, "{report}");
+    assert!(holes[0]["evidence"]["retransmissions"].as_u64().unwrap() >= 2);
+    assert_eq!(
+        findings(&report, "idle-without-keepalive")[0]["severity"],
+        "error"
+    );
+}
+
+#[test]
+fn the_keepalive_twin_through_the_same_router_has_no_death_to_explain() {
+    let capture = lab_dir().join("conntrack-idle-keepalive-survives.client.pcap");
+    let report = analyze_json(&[&capture], &["--idle-threshold", "5s"]);
+    assert!(findings(&report, "idle-blackhole").is_empty());
+    assert!(findings(&report, "rst-idle-timeout").is_empty());
+}

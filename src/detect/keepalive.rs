@@ -486,7 +486,9 @@ fn idle_finding(
         .iter()
         .copied()
         .reduce(f64::min);
-    let target = stated.unwrap_or(if reset_after_idle { idle } else { threshold });
+    let black_hole = connection.black_hole_after_idle();
+    let died = reset_after_idle || black_hole.is_some();
+    let target = stated.unwrap_or(if died { idle } else { threshold });
     let recommended = recommended_time_below(target);
     let idle_start = Timestamp(idle_end.0.saturating_sub(connection.max_idle_nanos));
     let mut evidence = Map::new();
@@ -501,15 +503,18 @@ fn idle_finding(
     );
     evidence.insert("threshold_s".into(), json!(threshold));
     evidence.insert("ended_in_reset".into(), json!(reset_after_idle));
+    evidence.insert("ended_in_black_hole".into(), json!(black_hole.is_some()));
     evidence.insert("recommended_keepalive_time_s".into(), json!(recommended));
     let consequence = if reset_after_idle {
         "and the first packet after it drew a reset: something on the path had forgotten the connection"
+    } else if black_hole.is_some() {
+        "and what was sent after it was never answered: something on the path had forgotten the connection and drops it"
     } else {
         "long enough for load balancers, NAT and firewalls to forget it (many cut at 60-350 s)"
     };
     context.finding(Finding {
         code: "idle-without-keepalive",
-        severity: if reset_after_idle { Severity::Error } else { Severity::Warning },
+        severity: if died { Severity::Error } else { Severity::Warning },
         ts: idle_end,
         subject: Subject::Connection(connection.id),
         message: format!(

@@ -7,6 +7,7 @@
 //! bounded by open connections.
 
 pub mod advice;
+pub mod blackhole;
 pub mod keepalive;
 pub mod rst;
 pub mod tcp_events;
@@ -57,6 +58,7 @@ pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
         Box::new(tcp_events::TcpEvents::new(config)),
         Box::new(keepalive::KeepaliveDetector::new(config)),
         Box::new(rst::RstDetector::new(config)),
+        Box::new(blackhole::BlackHoleDetector),
         Box::new(vrrp::Vrrp::new(config)),
     ]
 }

@@ -224,6 +224,31 @@ impl Connection {
         }
     }
 
+    /// After the longest idle gap, the side that broke the silence was never answered again
+    /// and kept retransmitting: the connection fell into a black hole (a middlebox forgot it
+    /// and drops its packets). Returns the silent side and how long it kept trying.
+    pub fn black_hole_after_idle(&self) -> Option<(Side, f64)> {
+        let idle_end = self.max_idle_end?;
+        let idle_start = Timestamp(idle_end.0.saturating_sub(self.max_idle_nanos));
+        if self.client.rst_at.is_some() || self.server.rst_at.is_some() {
+            return None;
+        }
+        [Side::Client, Side::Server].into_iter().find_map(|side| {
+            let sender = self.half(side);
+            let peer = self.half(side.other());
+            let sender_broke_silence = sender.last_seen.is_some_and(|last| last >= idle_end);
+            let peer_silent = peer.last_seen.is_none_or(|last| last <= idle_start);
+            (sender_broke_silence && peer_silent && sender.retransmissions >= 2).then(|| {
+                (
+                    side,
+                    sender
+                        .last_seen
+                        .map_or(0.0, |last| last.secs_since(idle_end)),
+                )
+            })
+        })
+    }
+
     /// Round-trip time of the path as seen here, when the handshake was captured.
     pub fn path_rtt(&self) -> Option<f64> {
         match (self.handshake_server_rtt, self.handshake_client_rtt) {
