@@ -367,18 +367,26 @@ impl GroupView<'_> {
                 ),
             ));
         }
+        let timing = if transition.no_master_s > 0.0 {
+            format!(
+                "; no master for {} (expected at most {})",
+                human_duration(transition.no_master_s),
+                human_duration(transition.expected_s)
+            )
+        } else {
+            String::new()
+        };
         events.push(Event::new(
             new.from,
             self.subject(),
             "vrrp-master",
             format!(
-                "{} (prio {}) is master, replacing {} (prio {}): {}; expected within {}",
+                "{} (prio {}) is master, replacing {} (prio {}): {}{timing}",
                 new.router,
                 new.first_priority,
                 old.router,
                 old.last_priority,
                 transition.cause.name(),
-                human_duration(transition.expected_s)
             ),
         ));
     }
