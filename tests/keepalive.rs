@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use support::*;
 
 fn lab(name: &str) -> Option<(PathBuf, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/captures");
+    let dir = lab_dir();
     let truth_path = dir.join(format!("{name}.truth.json"));
     let truth: Value = serde_json::from_str(&std::fs::read_to_string(&truth_path).ok()?).ok()?;
     let capture = truth["captures"][0]["file"].as_str()?;
@@ -310,7 +310,7 @@ fn lab_keepalive_counts_equal_tshark() {
         eprintln!("tshark not installed: skipping the live tshark cross-check");
         return;
     }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/captures");
+    let dir = lab_dir();
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -4,12 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use std::path::PathBuf;
 use support::*;
-
-fn lab_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/captures")
-}
 
 fn rst_classes(report: &Value) -> Vec<String> {
     report["connections"]

@@ -409,3 +409,11 @@ pub fn tshark_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The lab's captures: `KAPROBE_LAB_CAPTURES` (a fresh recording, set by `.ci/run`) or the
+/// committed ones under `fixtures/lab/captures`.
+pub fn lab_dir() -> PathBuf {
+    std::env::var_os("KAPROBE_LAB_CAPTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/captures"))
+}
