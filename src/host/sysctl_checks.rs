@@ -503,7 +503,8 @@ impl Checker {
             message,
             String::new(),
         );
-        for limit in cut_by {
+        // This host's own conntrack and IPVS have their own findings.
+        for limit in cut_by.into_iter().filter(|limit| limit.stated) {
             self.finding(
                 "sysctl-keepalive-too-long",
                 Severity::Error,
