@@ -104,6 +104,10 @@ fn enter_netns(name: &str) -> Result<Option<Outcome>> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." || name.len() > 255 {
         bail!("'{name}' is not a network namespace name (see `ip netns list`)");
     }
+    // iproute2 keeps named namespaces as bind mounts here (ip-netns(8)).
+    if !std::path::Path::new("/run/netns").join(name).exists() {
+        bail!("network namespace '{name}' does not exist (/run/netns/{name}; see `ip netns list`)");
+    }
     let exe = std::env::current_exe().context("finding the kaprobe executable to re-run")?;
     let status = Command::new("ip")
         .args(["netns", "exec", name])
