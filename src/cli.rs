@@ -25,6 +25,13 @@ pub enum Command {
     /// Analyze capture files (pcap, pcapng, gzip of either, or - for stdin).
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Check this host's TCP keepalive sysctls against the devices it sits behind.
+    Sysctl {
+        #[command(subcommand)]
+        command: crate::host::cli::SysctlCommand,
+    },
+    /// List this host's TCP sockets with their keepalive timers and owners.
+    Sockets(crate::host::cli::SocketsArgs),
 }
 
 const ANALYZE_EXAMPLES: &str = "Examples:

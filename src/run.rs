@@ -23,6 +23,8 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Sysctl { command } => crate::host::run_sysctl(command),
+        Command::Sockets(args) => crate::host::run_sockets(args),
     }
 }
 

@@ -47,6 +47,8 @@ pub enum Subject {
     Endpoint(Endpoint),
     /// A hop of HTTP connections between two hosts: `http-hop/N`.
     HttpHop(u32),
+    /// The host kaprobe inspects itself (`sysctl check`, `sockets`): `host`.
+    LocalHost,
 }
 
 impl fmt::Display for Subject {
@@ -57,6 +59,7 @@ impl fmt::Display for Subject {
             Subject::Host(ip) => write!(f, "{ip}"),
             Subject::Endpoint(endpoint) => write!(f, "{endpoint}"),
             Subject::HttpHop(n) => write!(f, "http-hop/{n}"),
+            Subject::LocalHost => f.write_str("host"),
         }
     }
 }
