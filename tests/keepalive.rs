@@ -90,7 +90,7 @@ fn idle_connection_cut_by_conntrack_is_an_error() {
         idle[0]["advice"]
             .as_str()
             .unwrap()
-            .contains("net.ipv4.tcp_keepalive_time=1")
+            .contains("net.ipv4.tcp_keepalive_time=2")
     );
 }
 

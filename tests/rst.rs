@@ -63,7 +63,7 @@ fn a_stated_timeout_drives_the_advice() {
         idle[0]["advice"]
             .as_str()
             .unwrap()
-            .contains("tcp_keepalive_time=1")
+            .contains("tcp_keepalive_time=2")
     );
 }
 

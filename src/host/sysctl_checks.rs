@@ -160,21 +160,8 @@ struct Limit {
     stated: bool,
 }
 
-/// `min(T × 0.5, T − 30 s)`, falling back to half of T for short timeouts, at least 1 s.
-pub fn keepalive_time_below(timeout_secs: f64) -> u64 {
-    let half = (timeout_secs * 0.5).floor();
-    let with_margin = half.min((timeout_secs - 30.0).floor());
-    let chosen = if with_margin >= 1.0 {
-        with_margin
-    } else {
-        half
-    };
-    if chosen.is_finite() && chosen >= 1.0 {
-        chosen as u64
-    } else {
-        1
-    }
-}
+/// The one rule, shared with `analyze`'s advice.
+pub use crate::knowledge::keepalive_defaults::recommended_time_below as keepalive_time_below;
 
 /// Computes the recommended keepalive values from the current ones, the smallest layer-4
 /// idle timeout on the path and the dead-peer target (rules in the module documentation).

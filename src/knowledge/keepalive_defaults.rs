@@ -69,11 +69,23 @@ pub fn match_profile(
         .map_or("custom", |profile| profile.name)
 }
 
-/// A keepalive time safely below a middlebox idle timeout: 20 % margin, at least 10 s, never
-/// below 1 s. The margin covers timer slack and the probe's own trip through the box.
+/// A keepalive time safely below a middlebox idle timeout T: `min(T × 0.5, T − 30 s)`,
+/// falling back to half of T for short timeouts, at least 1 s. Half of T leaves room for a
+/// lost probe to be retried before the box expires the flow; 30 s covers timer slack on
+/// long timeouts. `analyze` and `sysctl check` both use this rule.
 pub fn recommended_time_below(timeout_secs: f64) -> u64 {
-    let margin = (timeout_secs * 0.2).max(10.0);
-    (timeout_secs - margin).floor().max(1.0) as u64
+    let half = (timeout_secs * 0.5).floor();
+    let with_margin = half.min((timeout_secs - 30.0).floor());
+    let chosen = if with_margin >= 1.0 {
+        with_margin
+    } else {
+        half
+    };
+    if chosen.is_finite() && chosen >= 1.0 {
+        chosen as u64
+    } else {
+        1
+    }
 }
 
 #[cfg(test)]
@@ -100,9 +112,12 @@ mod tests {
 
     #[test]
     fn recommendations_stay_below_the_timeout() {
-        assert_eq!(recommended_time_below(90.0), 72);
-        assert_eq!(recommended_time_below(350.0), 280);
-        assert_eq!(recommended_time_below(5.0), 1);
+        assert_eq!(recommended_time_below(90.0), 45);
+        assert_eq!(recommended_time_below(350.0), 175);
+        assert_eq!(recommended_time_below(900.0), 450);
+        assert_eq!(recommended_time_below(40.0), 10);
+        assert_eq!(recommended_time_below(5.0), 2);
+        assert_eq!(recommended_time_below(1.0), 1);
         for timeout in [1.0, 30.0, 60.0, 240.0, 900.0, 3600.0] {
             assert!((recommended_time_below(timeout) as f64) < timeout.max(2.0));
         }
