@@ -6,6 +6,7 @@
 //! per-connection state they need and must drop it in `on_connection_end`, so memory stays
 //! bounded by open connections.
 
+pub mod http;
 pub mod tcp_events;
 
 use crate::config::AnalysisConfig;
@@ -49,7 +50,10 @@ pub trait Detector {
 /// The detectors, in the order they run. Later ones may read what earlier ones recorded on
 /// the connection (the tracker's facts are shared by all).
 pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
-    vec![Box::new(tcp_events::TcpEvents::new(config))]
+    vec![
+        Box::new(tcp_events::TcpEvents::new(config)),
+        Box::new(http::HttpDetector::new(config)),
+    ]
 }
 
 /// Where detectors put what they find.
