@@ -8,6 +8,7 @@
 
 pub mod advice;
 pub mod blackhole;
+pub mod http;
 pub mod keepalive;
 pub mod rst;
 pub mod tcp_events;
@@ -60,6 +61,7 @@ pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
         Box::new(rst::RstDetector::new(config)),
         Box::new(blackhole::BlackHoleDetector),
         Box::new(vrrp::Vrrp::new(config)),
+        Box::new(http::HttpDetector::new(config)),
     ]
 }
 

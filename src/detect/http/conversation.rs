@@ -1,0 +1,489 @@
+//! The HTTP/1.x story of one TCP connection: both directions reassembled and framed, requests
+//! paired with responses in order (pipelining, RFC 9112 §9.3.2), 1xx interim responses
+//! (RFC 9110 §15.2) kept apart from final ones, and each exchange's persistence decided.
+//!
+//! Response framing needs the request (HEAD, CONNECT) and the status (1xx, 204, 304), so
+//! requests wait in a queue until answered; a 2xx to CONNECT or a 101 ends parsing (tunnel),
+//! and so does the HTTP/2 preface. Memory per connection: two message-head buffers, at most
+//! [`MAX_PENDING_REQUESTS`] unanswered requests and [`MAX_EXCHANGES_KEPT`] exchange records.
+
+use super::parser::{Event, Framing, Head, MessageParser, Role, StartLine};
+use super::persistence::{self, Persistence, Rule};
+use super::reassembly::{Reassembler, StreamSink};
+use crate::flow::Side;
+use crate::time::Timestamp;
+use std::collections::VecDeque;
+
+/// Exchanges kept per connection for `connections[].http.exchanges` (later ones are counted).
+pub const MAX_EXCHANGES_KEPT: usize = 100;
+/// Requests waiting for their response; past this, responses are no longer paired.
+pub const MAX_PENDING_REQUESTS: usize = 1024;
+/// Parsing problems kept per connection.
+const MAX_NOTES: usize = 8;
+
+/// One request and its response, as reported.
+#[derive(Clone, Debug, Default)]
+pub struct Exchange {
+    pub method: Option<String>,
+    /// The full target as received; the report strips the query unless `--show-secrets`.
+    pub target: Option<String>,
+    pub request_version: Option<&'static str>,
+    pub request_connection: Option<String>,
+    pub request_keep_alive: Option<String>,
+    pub request_ts: Option<Timestamp>,
+    pub status: Option<u16>,
+    pub response_version: Option<&'static str>,
+    pub response_connection: Option<String>,
+    pub response_keep_alive: Option<String>,
+    pub response_ts: Option<Timestamp>,
+    /// Statuses of 1xx responses before the final one.
+    pub interim: Vec<u16>,
+    pub persistence: Option<(Persistence, Rule)>,
+}
+
+struct PendingRequest {
+    head: Box<Head>,
+    exchange: Option<usize>,
+    /// Position of the request on the connection (0 = first).
+    index: u64,
+    ts: Timestamp,
+}
+
+/// A request just read, handed to hop matching.
+pub struct RequestNote {
+    pub ts: Timestamp,
+    pub head: Box<Head>,
+}
+
+/// A request that never got a final response.
+#[derive(Clone, Copy, Debug)]
+pub struct Unanswered {
+    pub index: u64,
+    pub ts: Timestamp,
+}
+
+/// Everything known about one connection's HTTP.
+pub struct Story {
+    client: MessageParser,
+    server: MessageParser,
+    pending: VecDeque<PendingRequest>,
+    pub exchanges: Vec<Exchange>,
+    pub exchanges_omitted: u64,
+    pub requests: u64,
+    pub responses: u64,
+    /// Requests read since the detector last looked (for hop matching and counters).
+    pub new_requests: Vec<RequestNote>,
+    pub new_responses: u64,
+    pub h2: bool,
+    pub tunnel: Option<String>,
+    pub last_response_end: Option<Timestamp>,
+    pub kept: u64,
+    pub declined: u64,
+    pub not_offered: u64,
+    pub first_decision: Option<(Persistence, Rule)>,
+    /// Whether the first request offered persistence (for connections never answered).
+    pub first_offer: Option<bool>,
+    pub last_decision: Option<(Persistence, Rule)>,
+    /// The first declined exchange: its position and the rule.
+    pub first_declined: Option<(u64, Rule)>,
+    pub server_software: Option<String>,
+    /// The client sends `Via` / `X-Forwarded-For`: it is a proxy.
+    pub client_is_proxy: bool,
+    pub notes: Vec<String>,
+    pub not_http: bool,
+}
+
+/// Reassembly plus the story, kept apart so the stream can feed the story.
+pub struct Conversation {
+    client_stream: Reassembler,
+    server_stream: Reassembler,
+    pub story: Story,
+}
+
+impl Conversation {
+    pub fn new() -> Conversation {
+        Conversation {
+            client_stream: Reassembler::default(),
+            server_stream: Reassembler::default(),
+            story: Story::new(),
+        }
+    }
+
+    /// One segment's payload from `side`.
+    pub fn push(
+        &mut self,
+        side: Side,
+        ts: Timestamp,
+        position: u64,
+        captured: &[u8],
+        wire_length: u32,
+    ) {
+        if self.story.is_finished() {
+            return;
+        }
+        let stream = match side {
+            Side::Client => &mut self.client_stream,
+            Side::Server => &mut self.server_stream,
+        };
+        let mut feed = Feed {
+            story: &mut self.story,
+            side,
+            ts,
+        };
+        stream.push(position, captured, wire_length, &mut feed);
+    }
+
+    /// The connection is over at `close_ts`: flush what waits behind holes and end a
+    /// close-delimited response.
+    pub fn finish(&mut self, close_ts: Timestamp) {
+        for side in [Side::Client, Side::Server] {
+            let stream = match side {
+                Side::Client => &mut self.client_stream,
+                Side::Server => &mut self.server_stream,
+            };
+            let mut feed = Feed {
+                story: &mut self.story,
+                side,
+                ts: close_ts,
+            };
+            stream.finish(&mut feed);
+        }
+        if self.story.server.end_of_stream().is_some() {
+            self.story.last_response_end = Some(close_ts);
+        }
+    }
+
+    pub fn gaps(&self) -> u32 {
+        self.client_stream.gaps + self.server_stream.gaps
+    }
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Conversation::new()
+    }
+}
+
+struct Feed<'a> {
+    story: &'a mut Story,
+    side: Side,
+    ts: Timestamp,
+}
+
+impl StreamSink for Feed<'_> {
+    fn data(&mut self, bytes: &[u8]) {
+        self.story.on_data(self.side, self.ts, bytes);
+    }
+
+    fn gap(&mut self, length: u64) {
+        self.story.on_gap(self.side, self.ts, length);
+    }
+}
+
+impl Story {
+    fn new() -> Story {
+        Story {
+            client: MessageParser::new(Role::Request),
+            server: MessageParser::new(Role::Response),
+            pending: VecDeque::new(),
+            exchanges: Vec::new(),
+            exchanges_omitted: 0,
+            requests: 0,
+            responses: 0,
+            new_requests: Vec::new(),
+            new_responses: 0,
+            h2: false,
+            tunnel: None,
+            last_response_end: None,
+            kept: 0,
+            declined: 0,
+            not_offered: 0,
+            first_decision: None,
+            first_offer: None,
+            last_decision: None,
+            first_declined: None,
+            server_software: None,
+            client_is_proxy: false,
+            notes: Vec::new(),
+            not_http: false,
+        }
+    }
+
+    /// Nothing more will be parsed (tunnel, HTTP/2, or not HTTP in either direction).
+    fn is_finished(&self) -> bool {
+        (self.h2 || self.tunnel.is_some()) && self.client.is_tunnel() && self.server.is_tunnel()
+    }
+
+    fn parser(&mut self, side: Side) -> &mut MessageParser {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+
+    /// Requests still waiting for a final response.
+    pub fn unanswered(&self) -> Vec<Unanswered> {
+        self.pending
+            .iter()
+            .map(|p| Unanswered {
+                index: p.index,
+                ts: p.ts,
+            })
+            .collect()
+    }
+
+    fn note(&mut self, text: String) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(text);
+        }
+    }
+
+    fn on_gap(&mut self, side: Side, ts: Timestamp, length: u64) {
+        let was_lost = self.parser(side).is_lost();
+        let event = self.parser(side).gap(length);
+        if let Some(event) = event {
+            self.on_event(side, ts, event);
+        }
+        if !was_lost && self.parser(side).is_lost() {
+            self.note(format!(
+                "{length} bytes from the {} were not captured inside a message head; parsing resumed at the next message",
+                side_name(side)
+            ));
+        }
+    }
+
+    fn on_data(&mut self, side: Side, ts: Timestamp, bytes: &[u8]) {
+        let parser = self.parser(side);
+        if parser.is_lost() && !parser.try_resync(bytes) {
+            return;
+        }
+        let mut input = bytes;
+        while !input.is_empty() {
+            let step = self.parser(side).feed(input);
+            input = input.get(step.consumed..).unwrap_or_default();
+            match step.event {
+                Some(event) => self.on_event(side, ts, event),
+                None if step.consumed == 0 => break,
+                None => {}
+            }
+        }
+    }
+
+    fn on_event(&mut self, side: Side, ts: Timestamp, event: Event) {
+        match (event, side) {
+            (Event::Head(head), Side::Client) => self.on_request(ts, head),
+            (Event::Head(head), Side::Server) => self.on_response(ts, head),
+            (Event::MessageEnd, Side::Server) => self.last_response_end = Some(ts),
+            (Event::MessageEnd, Side::Client) => {}
+            (Event::H2Preface, _) => {
+                self.h2 = true;
+                self.client.stop();
+                self.server.stop();
+            }
+            (Event::NotHttp(reason), side) => {
+                if self.requests == 0 && self.responses == 0 {
+                    self.not_http = true;
+                }
+                self.note(format!("{}: {reason}", side_name(side)));
+            }
+            (Event::HeadTooLarge, side) => self.note(format!(
+                "{}: a message head exceeded {} KiB; parsing resumed at the next message",
+                side_name(side),
+                super::parser::MAX_HEAD_BYTES / 1024
+            )),
+        }
+    }
+
+    fn on_request(&mut self, ts: Timestamp, head: Box<Head>) {
+        self.requests += 1;
+        self.not_http = false;
+        self.client_is_proxy |= head.via || head.forwarded_for;
+        self.first_offer
+            .get_or_insert(persistence::offered(&head).is_ok());
+        let exchange = self.start_exchange(ts, &head);
+        let is_connect = matches!(&head.start, StartLine::Request { method, .. } if method.eq_ignore_ascii_case("CONNECT"));
+        let framing = if is_connect {
+            Framing::Tunnel
+        } else if head.chunked {
+            Framing::Chunked
+        } else if let Some(length) = head.content_length {
+            Framing::Length(length)
+        } else {
+            Framing::None
+        };
+        if head.length_invalid {
+            self.note("client: invalid Content-Length".to_string());
+        }
+        self.client.set_framing(framing);
+        self.new_requests.push(RequestNote {
+            ts,
+            head: head.clone(),
+        });
+        if self.pending.len() < MAX_PENDING_REQUESTS {
+            self.pending.push_back(PendingRequest {
+                head,
+                exchange,
+                index: self.requests - 1,
+                ts,
+            });
+        }
+    }
+
+    fn start_exchange(&mut self, ts: Timestamp, head: &Head) -> Option<usize> {
+        if self.exchanges.len() >= MAX_EXCHANGES_KEPT {
+            self.exchanges_omitted += 1;
+            return None;
+        }
+        let (method, target) = match &head.start {
+            StartLine::Request { method, target } => (Some(method.clone()), Some(target.clone())),
+            StartLine::Response { .. } => (None, None),
+        };
+        self.exchanges.push(Exchange {
+            method,
+            target,
+            request_version: Some(head.version_text()),
+            request_connection: head.connection.clone(),
+            request_keep_alive: head.keep_alive.clone(),
+            request_ts: Some(ts),
+            ..Exchange::default()
+        });
+        Some(self.exchanges.len() - 1)
+    }
+
+    fn on_response(&mut self, ts: Timestamp, head: Box<Head>) {
+        self.responses += 1;
+        self.new_responses += 1;
+        self.not_http = false;
+        if self.server_software.is_none() {
+            self.server_software = head.server.clone();
+        }
+        let StartLine::Response { status } = head.start else {
+            return;
+        };
+        if (100..200).contains(&status) && status != 101 {
+            self.on_interim(status);
+            if let Some(end) = self.server.set_framing(Framing::None) {
+                self.on_event(Side::Server, ts, end);
+            }
+            return;
+        }
+        let request = self.pending.pop_front();
+        let framing = self.response_framing(request.as_ref().map(|r| &*r.head), &head, status);
+        let decision = persistence::decide(
+            request.as_ref().map(|r| &*r.head),
+            &head,
+            framing == Framing::UntilClose,
+        );
+        // A tunnel is not HTTP any more: persistence does not apply.
+        let decision = (framing != Framing::Tunnel).then_some(decision);
+        if let Some(decision) = decision {
+            self.record_decision(decision, request.as_ref().map(|r| r.index));
+        }
+        let exchange = match request.as_ref().and_then(|r| r.exchange) {
+            Some(index) => Some(index),
+            None if request.is_none() => self.start_response_only_exchange(ts),
+            None => None,
+        };
+        if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index)) {
+            record.status = Some(status);
+            record.response_version = Some(head.version_text());
+            record.response_connection = head.connection.clone();
+            record.response_keep_alive = head.keep_alive.clone();
+            record.response_ts = Some(ts);
+            record.persistence = decision;
+        }
+        if framing == Framing::Tunnel {
+            self.client.stop();
+        }
+        if let Some(end) = self.server.set_framing(framing) {
+            self.on_event(Side::Server, ts, end);
+        }
+    }
+
+    fn start_response_only_exchange(&mut self, ts: Timestamp) -> Option<usize> {
+        if self.exchanges.len() >= MAX_EXCHANGES_KEPT {
+            self.exchanges_omitted += 1;
+            return None;
+        }
+        self.exchanges.push(Exchange {
+            response_ts: Some(ts),
+            ..Exchange::default()
+        });
+        Some(self.exchanges.len() - 1)
+    }
+
+    fn on_interim(&mut self, status: u16) {
+        let exchange = self.pending.front().and_then(|p| p.exchange);
+        if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index))
+            && record.interim.len() < 4
+        {
+            record.interim.push(status);
+        }
+    }
+
+    /// RFC 9112 §6.3, in its order; also marks tunnels.
+    fn response_framing(
+        &mut self,
+        request: Option<&Head>,
+        response: &Head,
+        status: u16,
+    ) -> Framing {
+        let method = match request.map(|r| &r.start) {
+            Some(StartLine::Request { method, .. }) => method.as_str(),
+            _ => "",
+        };
+        if status == 101 {
+            let protocol = response.upgrade.clone().unwrap_or_else(|| "unknown".into());
+            self.h2 |= protocol.to_ascii_lowercase().starts_with("h2c");
+            self.tunnel = Some(format!("upgrade:{}", protocol.to_ascii_lowercase()));
+            return Framing::Tunnel;
+        }
+        if method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status) {
+            self.tunnel = Some("connect".into());
+            return Framing::Tunnel;
+        }
+        if method.eq_ignore_ascii_case("CONNECT") {
+            // A refused CONNECT: the client's side was stopped at the request; resume it.
+            self.client.set_framing(Framing::None);
+        }
+        if method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304 {
+            return Framing::None;
+        }
+        if response.chunked {
+            Framing::Chunked
+        } else if response.other_transfer_coding {
+            Framing::UntilClose
+        } else if response.length_invalid {
+            self.note(
+                "server: invalid Content-Length; the rest of the response stream is skipped".into(),
+            );
+            Framing::UntilClose
+        } else if let Some(length) = response.content_length {
+            Framing::Length(length)
+        } else {
+            Framing::UntilClose
+        }
+    }
+
+    fn record_decision(&mut self, decision: (Persistence, Rule), index: Option<u64>) {
+        match decision.0 {
+            Persistence::Kept => self.kept += 1,
+            Persistence::Declined => {
+                self.declined += 1;
+                if self.first_declined.is_none() {
+                    self.first_declined = Some((index.unwrap_or(self.responses - 1), decision.1));
+                }
+            }
+            Persistence::NotOffered => self.not_offered += 1,
+        }
+        self.first_decision.get_or_insert(decision);
+        self.last_decision = Some(decision);
+    }
+}
+
+pub fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}

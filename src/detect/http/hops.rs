@@ -1,0 +1,423 @@
+//! HTTP hops: connections grouped by (client address, server endpoint), and requests matched
+//! across hops to find which hop forwards to which (client → proxy → upstream).
+//!
+//! A proxy's two sides are separate connections, often from different addresses, so hops are
+//! linked by their requests: a request on hop B with the same method and target as one on hop
+//! A shortly before ([`MATCH_WINDOW_SECS`]), from another client address to another server,
+//! or with the same `X-Request-Id`, is A's request forwarded by a proxy. Per-hop persistence
+//! follows RFC 9112 §9.3 (each hop negotiates its own; RFC 9110 §7.6.1 makes `Connection`
+//! hop-by-hop).
+//!
+//! Memory: at most [`MAX_HOPS`] hops; the match index keeps requests of the last
+//! [`MATCH_WINDOW_SECS`], at most [`MAX_RECENT_REQUESTS`]; per hop at most
+//! [`MAX_INTERVALS`] connection lifetimes (for peak concurrency).
+
+use super::conversation::RequestNote;
+use super::parser::{Head, StartLine, connection_tokens, name_hash};
+use crate::flow::{ConnectionId, Endpoint};
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// A forwarded request follows the original within this long.
+pub const MATCH_WINDOW_SECS: f64 = 2.0;
+pub const MAX_HOPS: usize = 10_000;
+pub const MAX_RECENT_REQUESTS: usize = 100_000;
+pub const MAX_INTERVALS: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HopKey {
+    pub client: IpAddr,
+    pub server: Endpoint,
+}
+
+/// Idle closes of keep-alive connections by one side.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdleCloses {
+    pub count: u64,
+    pub min_s: f64,
+    pub max_s: f64,
+    pub first_ts: Option<Timestamp>,
+}
+
+impl IdleCloses {
+    pub fn add(&mut self, seconds: f64, ts: Timestamp) {
+        if self.count == 0 {
+            self.min_s = seconds;
+            self.max_s = seconds;
+            self.first_ts = Some(ts);
+        }
+        self.min_s = self.min_s.min(seconds);
+        self.max_s = self.max_s.max(seconds);
+        self.count += 1;
+    }
+}
+
+/// What one hop aggregates.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub key: HopKey,
+    pub first_ts: Timestamp,
+    pub connections: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub request_versions: BTreeSet<&'static str>,
+    pub response_versions: BTreeSet<&'static str>,
+    pub persistent: u64,
+    pub non_persistent: u64,
+    pub closed_by_client: u64,
+    pub closed_by_server: u64,
+    pub still_open: u64,
+    pub resets: u64,
+    pub max_requests_per_connection: u64,
+    pub idle_by_client: IdleCloses,
+    pub idle_by_server: IdleCloses,
+    /// Keep-alive connections the client closed right after a response.
+    pub churned: u64,
+    pub churn_examples: Vec<ConnectionId>,
+    /// When those connections were closed (at most [`MAX_INTERVALS`]).
+    pub churn_closes: Vec<Timestamp>,
+    /// Connections whose first exchange was offered keep-alive and declined.
+    pub declined: u64,
+    pub declined_rules: BTreeMap<&'static str, u64>,
+    pub declined_examples: Vec<ConnectionId>,
+    pub declined_first_ts: Option<Timestamp>,
+    /// Connections whose client did not offer keep-alive.
+    pub not_offered: u64,
+    pub not_offered_rules: BTreeMap<&'static str, u64>,
+    pub not_offered_first_ts: Option<Timestamp>,
+    pub server_software: Option<String>,
+    pub client_is_proxy: bool,
+    /// Matched requests per hop (index) this hop's requests came from.
+    pub forwarded_from: BTreeMap<usize, u64>,
+    pub hop_by_hop_forwarded: u64,
+    pub hop_by_hop_example: Option<(Timestamp, String)>,
+    pub intervals: Vec<(Timestamp, Timestamp)>,
+}
+
+impl Hop {
+    fn new(key: HopKey, ts: Timestamp) -> Hop {
+        Hop {
+            key,
+            first_ts: ts,
+            connections: 0,
+            requests: 0,
+            responses: 0,
+            request_versions: BTreeSet::new(),
+            response_versions: BTreeSet::new(),
+            persistent: 0,
+            non_persistent: 0,
+            closed_by_client: 0,
+            closed_by_server: 0,
+            still_open: 0,
+            resets: 0,
+            max_requests_per_connection: 0,
+            idle_by_client: IdleCloses::default(),
+            idle_by_server: IdleCloses::default(),
+            churned: 0,
+            churn_examples: Vec::new(),
+            churn_closes: Vec::new(),
+            declined: 0,
+            declined_rules: BTreeMap::new(),
+            declined_examples: Vec::new(),
+            declined_first_ts: None,
+            not_offered: 0,
+            not_offered_rules: BTreeMap::new(),
+            not_offered_first_ts: None,
+            server_software: None,
+            client_is_proxy: false,
+            forwarded_from: BTreeMap::new(),
+            hop_by_hop_forwarded: 0,
+            hop_by_hop_example: None,
+            intervals: Vec::new(),
+        }
+    }
+
+    /// `keep-alive`, `close` or `mixed` over its connections.
+    pub fn mode(&self) -> &'static str {
+        match (self.persistent, self.non_persistent) {
+            (_, 0) => "keep-alive",
+            (0, _) => "close",
+            _ => "mixed",
+        }
+    }
+
+    pub fn requests_per_connection(&self) -> f64 {
+        if self.connections == 0 {
+            return 0.0;
+        }
+        (self.requests as f64 / self.connections as f64 * 100.0).round() / 100.0
+    }
+
+    /// The hop whose requests this hop carries onward, by most matches.
+    pub fn upstream_of(&self) -> Option<(usize, u64)> {
+        self.forwarded_from
+            .iter()
+            .max_by_key(|(index, count)| (**count, std::cmp::Reverse(**index)))
+            .map(|(index, count)| (*index, *count))
+    }
+
+    /// Most connections open at once (from the lifetimes kept).
+    pub fn peak_concurrency(&self) -> u64 {
+        let mut edges: Vec<(Timestamp, i64)> = Vec::with_capacity(self.intervals.len() * 2);
+        for (start, end) in &self.intervals {
+            edges.push((*start, 1));
+            edges.push((*end, -1));
+        }
+        edges.sort();
+        let (mut open, mut peak) = (0i64, 0i64);
+        for (_, delta) in edges {
+            open += delta;
+            peak = peak.max(open);
+        }
+        u64::try_from(peak).unwrap_or(0)
+    }
+}
+
+/// A request remembered for matching.
+struct Recent {
+    ts: Timestamp,
+    hop: usize,
+    client: IpAddr,
+    server: Endpoint,
+    /// Hop-by-hop fields of the original, to spot them on the forwarded copy.
+    hop_by_hop: Option<Box<HopByHop>>,
+}
+
+struct HopByHop {
+    connection: Option<String>,
+    keep_alive: Option<String>,
+    proxy_connection: bool,
+    named: Vec<String>,
+}
+
+/// All hops of the analysis.
+#[derive(Default)]
+pub struct Hops {
+    pub list: Vec<Hop>,
+    index: HashMap<HopKey, usize>,
+    recent: HashMap<u64, Vec<Recent>>,
+    recent_order: VecDeque<(Timestamp, u64)>,
+    /// Hops not tracked because [`MAX_HOPS`] was reached.
+    pub untracked: u64,
+}
+
+impl Hops {
+    pub fn hop_for(&mut self, key: HopKey, ts: Timestamp) -> Option<usize> {
+        if let Some(index) = self.index.get(&key) {
+            return Some(*index);
+        }
+        if self.list.len() >= MAX_HOPS {
+            self.untracked += 1;
+            return None;
+        }
+        self.list.push(Hop::new(key, ts));
+        self.index.insert(key, self.list.len() - 1);
+        Some(self.list.len() - 1)
+    }
+
+    /// A request was read on a connection of hop `key`.
+    pub fn on_request(&mut self, key: HopKey, note: &RequestNote) {
+        let Some(hop) = self.hop_for(key, note.ts) else {
+            return;
+        };
+        self.expire(note.ts);
+        let keys = match_keys(&note.head);
+        let found = keys
+            .iter()
+            .flatten()
+            .find_map(|k| self.take_match(*k, hop, key, note.ts));
+        if let Some((origin, hop_by_hop)) = found {
+            let forwarded = hop_by_hop.and_then(|h| forwarded_hop_by_hop(&h, &note.head));
+            if let Some(hop_state) = self.list.get_mut(hop) {
+                *hop_state.forwarded_from.entry(origin).or_insert(0) += 1;
+                if let Some(what) = forwarded {
+                    hop_state.hop_by_hop_forwarded += 1;
+                    hop_state.hop_by_hop_example.get_or_insert((note.ts, what));
+                }
+            }
+        }
+        for match_key in keys.iter().flatten() {
+            self.remember(*match_key, hop, key, note);
+        }
+    }
+
+    fn take_match(
+        &mut self,
+        match_key: u64,
+        hop: usize,
+        key: HopKey,
+        ts: Timestamp,
+    ) -> Option<(usize, Option<Box<HopByHop>>)> {
+        let entries = self.recent.get_mut(&match_key)?;
+        let position = entries.iter().rposition(|r| {
+            r.hop != hop
+                && r.server != key.server
+                && r.client != key.client
+                && r.ts <= ts
+                && ts.secs_since(r.ts) <= MATCH_WINDOW_SECS
+        })?;
+        let entry = entries.remove(position);
+        Some((entry.hop, entry.hop_by_hop))
+    }
+
+    fn remember(&mut self, match_key: u64, hop: usize, key: HopKey, note: &RequestNote) {
+        while self.recent_order.len() >= MAX_RECENT_REQUESTS {
+            self.forget_oldest();
+        }
+        let head = &note.head;
+        let has_hop_by_hop = head.keep_alive.is_some()
+            || head.proxy_connection.is_some()
+            || !head.named_hop_by_hop.is_empty()
+            || head.connection.as_deref().is_some_and(has_custom_option);
+        let hop_by_hop = has_hop_by_hop.then(|| {
+            Box::new(HopByHop {
+                connection: head.connection.clone(),
+                keep_alive: head.keep_alive.clone(),
+                proxy_connection: head.proxy_connection.is_some(),
+                named: head.named_hop_by_hop.clone(),
+            })
+        });
+        self.recent.entry(match_key).or_default().push(Recent {
+            ts: note.ts,
+            hop,
+            client: key.client,
+            server: key.server,
+            hop_by_hop,
+        });
+        self.recent_order.push_back((note.ts, match_key));
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        while let Some((ts, _)) = self.recent_order.front() {
+            if now.secs_since(*ts) <= MATCH_WINDOW_SECS {
+                break;
+            }
+            self.forget_oldest();
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some((ts, match_key)) = self.recent_order.pop_front() else {
+            return;
+        };
+        if let Some(entries) = self.recent.get_mut(&match_key) {
+            if let Some(position) = entries.iter().position(|r| r.ts == ts) {
+                entries.remove(position);
+            }
+            if entries.is_empty() {
+                self.recent.remove(&match_key);
+            }
+        }
+    }
+
+    /// Hop numbers in chain order: each front hop, then the hops it forwards to. Returns
+    /// `numbers[index]` = 1-based hop number.
+    pub fn chain_order(&self) -> Vec<u32> {
+        let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut roots = Vec::new();
+        for (index, hop) in self.list.iter().enumerate() {
+            match hop.upstream_of() {
+                Some((parent, _)) if parent != index => {
+                    children.entry(parent).or_default().push(index)
+                }
+                _ => roots.push(index),
+            }
+        }
+        let mut numbers = vec![0u32; self.list.len()];
+        let mut next = 1u32;
+        let mut stack: Vec<usize> = roots.into_iter().rev().collect();
+        let visit = |index: usize, numbers: &mut Vec<u32>, next: &mut u32| -> bool {
+            match numbers.get_mut(index) {
+                Some(slot) if *slot == 0 => {
+                    *slot = *next;
+                    *next += 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        while let Some(index) = stack.pop() {
+            if visit(index, &mut numbers, &mut next)
+                && let Some(kids) = children.get(&index)
+            {
+                stack.extend(kids.iter().rev());
+            }
+        }
+        // Hops only reachable through a cycle of matches.
+        for index in 0..self.list.len() {
+            visit(index, &mut numbers, &mut next);
+        }
+        numbers
+    }
+}
+
+fn has_custom_option(connection: &str) -> bool {
+    connection_tokens(connection).any(|t| {
+        !["close", "keep-alive", "upgrade"]
+            .iter()
+            .any(|s| t.eq_ignore_ascii_case(s))
+    })
+}
+
+/// Keys under which a request is found again on the next hop.
+fn match_keys(head: &Head) -> [Option<u64>; 2] {
+    let by_target = match &head.start {
+        StartLine::Request { method, target } => {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            ("target", method, origin_form(target)).hash(&mut hasher);
+            Some(hasher.finish())
+        }
+        StartLine::Response { .. } => None,
+    };
+    let by_id = head.request_id.as_ref().map(|id| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        ("id", id).hash(&mut hasher);
+        hasher.finish()
+    });
+    [by_id, by_target]
+}
+
+/// A proxy turns `http://host/path` into `/path`; compare the path.
+fn origin_form(target: &str) -> &str {
+    let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    else {
+        return target;
+    };
+    rest.find('/').and_then(|at| rest.get(at..)).unwrap_or("/")
+}
+
+/// What of the original's hop-by-hop fields reappears on the forwarded request.
+fn forwarded_hop_by_hop(original: &HopByHop, forwarded: &Head) -> Option<String> {
+    if let Some(name) = original
+        .named
+        .iter()
+        .find(|n| forwarded.field_names.contains(&name_hash(n)))
+    {
+        return Some(format!(
+            "`{name}` (named in the client's Connection header)"
+        ));
+    }
+    if let (Some(a), Some(b)) = (&original.connection, &forwarded.connection)
+        && has_custom_option(a)
+        && a.eq_ignore_ascii_case(b)
+    {
+        return Some(format!(
+            "`Connection: {b}` copied from the client's request"
+        ));
+    }
+    if let (Some(a), Some(b)) = (&original.keep_alive, &forwarded.keep_alive)
+        && a == b
+    {
+        return Some(format!(
+            "`Keep-Alive: {b}` copied from the client's request"
+        ));
+    }
+    if original.proxy_connection && forwarded.proxy_connection.is_some() {
+        return Some("`Proxy-Connection` copied from the client's request".to_string());
+    }
+    None
+}

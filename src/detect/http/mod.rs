@@ -1,0 +1,575 @@
+//! HTTP keep-alive: per connection, how HTTP/1.x persistence was negotiated (RFC 9112 §9.3)
+//! and how the connection ended; per hop (client → proxy → upstream), the mode and reuse of
+//! each hop, and the findings documented in docs/http.md.
+//!
+//! HTTP is recognised by content, on any port (tshark's dissector only runs on known ports).
+//! `reassembly` rebuilds each direction, `parser` frames messages, `conversation` pairs them,
+//! `persistence` applies the RFC rules, `hops` groups and links connections, `findings` words
+//! the diagnosis. Per-connection state is dropped when the connection ends.
+
+pub mod conversation;
+pub mod findings;
+pub mod hops;
+pub mod parser;
+pub mod persistence;
+pub mod reassembly;
+
+use super::{Context, Details, Detector, Segment};
+use crate::config::AnalysisConfig;
+use crate::flow::{Connection, ConnectionId, Side};
+use crate::report::epoch_seconds;
+use crate::time::Timestamp;
+use conversation::{Conversation, Exchange, Story, Unanswered};
+use findings::{Churn, Race};
+use hops::{Hop, HopKey, Hops};
+use persistence::Persistence;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// Ports where a connection that never spoke HTTP is still worth a `connections[].http` note.
+const HTTP_PORTS: [u16; 4] = [80, 8080, 8000, 3128];
+/// A keep-alive connection closed by its client sooner than this after the last response was
+/// closed on purpose right away (pool overflow, one-shot client), not for being idle.
+const CHURN_IDLE_SECS: f64 = 1.0;
+/// Idle closes shorter than this are not reported as idle timeouts.
+const IDLE_CLOSE_MIN_SECS: f64 = 1.0;
+/// A request this close before the server's FIN crossed it on the wire.
+const MIN_RACE_MARGIN_SECS: f64 = 0.001;
+/// Pool churn needs at least this many keep-alive connections closed right after a response
+/// and replaced by a new connection within [`CHURN_REOPEN_SECS`] (a client that is simply done
+/// closes without opening another).
+const CHURN_MIN_CONNECTIONS: u64 = 3;
+const CHURN_REOPEN_SECS: f64 = 5.0;
+
+pub struct HttpDetector {
+    conversations: HashMap<ConnectionId, Conversation>,
+    hops: Hops,
+}
+
+impl HttpDetector {
+    pub fn new(_config: &AnalysisConfig) -> HttpDetector {
+        HttpDetector {
+            conversations: HashMap::new(),
+            hops: Hops::default(),
+        }
+    }
+
+    /// Moves newly read messages into the counters and the hop index.
+    fn collect_messages(&mut self, id: ConnectionId, key: HopKey, context: &mut Context<'_>) {
+        let Some(conversation) = self.conversations.get_mut(&id) else {
+            return;
+        };
+        let story = &mut conversation.story;
+        context.summary.http_responses += std::mem::take(&mut story.new_responses);
+        for note in std::mem::take(&mut story.new_requests) {
+            context.summary.http_requests += 1;
+            self.hops.on_request(key, &note);
+        }
+    }
+}
+
+fn hop_key(connection: &Connection) -> HopKey {
+    HopKey {
+        client: connection.client.endpoint.ip,
+        server: connection.server.endpoint,
+    }
+}
+
+impl Detector for HttpDetector {
+    fn on_segment(&mut self, segment: &Segment<'_, '_>, context: &mut Context<'_>) {
+        let tcp = segment.tcp;
+        let analysis = &segment.analysis;
+        if tcp.payload_len == 0 || analysis.keepalive_probe || analysis.zero_window_probe {
+            return;
+        }
+        let Some(side) = analysis.side else {
+            return;
+        };
+        let connection = segment.connection;
+        let Some(position) = analysis
+            .stream_position
+            .or_else(|| connection.half(side).position_of(tcp.seq))
+        else {
+            return;
+        };
+        if tcp.flags.syn() {
+            return;
+        }
+        let id = connection.id;
+        self.conversations.entry(id).or_default().push(
+            side,
+            segment.packet.ts,
+            position,
+            tcp.payload,
+            tcp.payload_len,
+        );
+        self.collect_messages(id, hop_key(connection), context);
+    }
+
+    fn on_connection_end(
+        &mut self,
+        connection: &Connection,
+        context: &mut Context<'_>,
+        details: &mut Details,
+    ) {
+        let Some(mut conversation) = self.conversations.remove(&connection.id) else {
+            return;
+        };
+        let closing = first_close(connection);
+        conversation.finish(closing.map_or(connection.last_seen, |c| c.ts));
+        self.conversations.insert(connection.id, conversation);
+        let key = hop_key(connection);
+        self.collect_messages(connection.id, key, context);
+        let Some(conversation) = self.conversations.remove(&connection.id) else {
+            return;
+        };
+        let story = &conversation.story;
+        let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
+        let http_port = HTTP_PORTS.contains(&connection.server.endpoint.port);
+        let worth_a_note = story.not_http && http_port;
+        if !(speaks_http || worth_a_note) {
+            return;
+        }
+        let outcome = Outcome::new(connection, story, closing);
+        // With bytes missing or unreadable, requests and responses may be paired wrongly: no
+        // race claim then.
+        if conversation.gaps() == 0
+            && story.notes.is_empty()
+            && let Some(race) = outcome.race(connection, story)
+        {
+            context.finding(findings::reuse_race(&race));
+        }
+        details.insert(
+            "http",
+            connection_json(&conversation, &outcome, context.config.show_secrets),
+        );
+        if speaks_http
+            && let Some(index) = self.hops.hop_for(key, connection.start)
+            && let Some(hop) = self.hops.list.get_mut(index)
+        {
+            outcome.add_to(hop, connection, story);
+        }
+    }
+
+    fn finish(&mut self, context: &mut Context<'_>, sections: &mut Details) {
+        if self.hops.list.is_empty() {
+            return;
+        }
+        let numbers = self.hops.chain_order();
+        let mut ordered: Vec<(u32, usize)> = numbers
+            .iter()
+            .enumerate()
+            .map(|(index, number)| (*number, index))
+            .collect();
+        ordered.sort();
+        let mut list = Vec::new();
+        for (number, index) in &ordered {
+            let Some(hop) = self.hops.list.get(*index) else {
+                continue;
+            };
+            list.push(hop_json(*number, hop, &self.hops, &numbers));
+            hop_findings(*number, hop, &self.hops, &numbers, context);
+        }
+        churn_findings(&self.hops, &numbers, context);
+        sections.insert("http_hops", Value::Array(list));
+    }
+}
+
+/// Who closed first, how and when.
+#[derive(Clone, Copy, Debug)]
+struct Closing {
+    by: Side,
+    kind: &'static str,
+    ts: Timestamp,
+}
+
+fn first_close(connection: &Connection) -> Option<Closing> {
+    let candidates = [
+        (Side::Client, "fin", connection.client.fin_at),
+        (Side::Client, "rst", connection.client.rst_at),
+        (Side::Server, "fin", connection.server.fin_at),
+        (Side::Server, "rst", connection.server.rst_at),
+    ];
+    candidates
+        .iter()
+        .filter_map(|(by, kind, ts)| ts.map(|ts| Closing { by: *by, kind, ts }))
+        .min_by_key(|c| c.ts)
+}
+
+/// How one connection's HTTP ended, computed once for its JSON, its findings and its hop.
+struct Outcome {
+    closing: Option<Closing>,
+    persistent: Option<bool>,
+    idle_before_close_s: Option<f64>,
+    request_on_closing: Option<Unanswered>,
+}
+
+impl Outcome {
+    fn new(connection: &Connection, story: &Story, closing: Option<Closing>) -> Outcome {
+        let persistent = match story.first_decision {
+            Some((decision, _)) => Some(decision == Persistence::Kept),
+            None => story.first_offer,
+        };
+        let unanswered = story.unanswered();
+        let idle_before_close_s = match (closing, story.last_response_end) {
+            (Some(close), Some(end)) if unanswered.is_empty() && close.ts >= end => {
+                Some(close.ts.secs_since(end))
+            }
+            _ => None,
+        };
+        let margin = connection
+            .path_rtt()
+            .unwrap_or(0.0)
+            .max(MIN_RACE_MARGIN_SECS);
+        let request_on_closing = closing.filter(|c| c.by == Side::Server).and_then(|close| {
+            unanswered
+                .iter()
+                .find(|u| u.ts.secs_since(close.ts) >= -margin)
+                .copied()
+        });
+        Outcome {
+            closing,
+            persistent,
+            idle_before_close_s,
+            request_on_closing,
+        }
+    }
+
+    fn race(&self, connection: &Connection, story: &Story) -> Option<Race> {
+        let request = self.request_on_closing?;
+        let close = self.closing?;
+        if request.index == 0 {
+            return None;
+        }
+        let answered_by_rst = connection
+            .server
+            .rst_at
+            .is_some_and(|rst| rst >= request.ts);
+        let idle_before_request_s = story
+            .last_response_end
+            .filter(|end| *end <= request.ts)
+            .map(|end| request.ts.secs_since(end));
+        Some(Race {
+            connection: connection.id,
+            request_index: request.index,
+            request_ts: request.ts,
+            close_ts: close.ts,
+            close_kind: close.kind,
+            answered_by_rst,
+            idle_before_request_s,
+        })
+    }
+
+    fn add_to(&self, hop: &mut Hop, connection: &Connection, story: &Story) {
+        hop.connections += 1;
+        hop.requests += story.requests;
+        hop.responses += story.responses;
+        hop.max_requests_per_connection = hop.max_requests_per_connection.max(story.requests);
+        hop.client_is_proxy |= story.client_is_proxy;
+        if hop.server_software.is_none() {
+            hop.server_software = story.server_software.clone();
+        }
+        for exchange in &story.exchanges {
+            if let Some(version) = exchange.request_version {
+                hop.request_versions.insert(version);
+            }
+            if let Some(version) = exchange.response_version {
+                hop.response_versions.insert(version);
+            }
+        }
+        match self.persistent {
+            Some(true) => hop.persistent += 1,
+            Some(false) => hop.non_persistent += 1,
+            None => {}
+        }
+        if hop.intervals.len() < hops::MAX_INTERVALS {
+            hop.intervals.push((connection.start, connection.last_seen));
+        }
+        self.add_decisions(hop, connection, story);
+        self.add_closing(hop, connection, story);
+    }
+
+    fn add_decisions(&self, hop: &mut Hop, connection: &Connection, story: &Story) {
+        let first_ts = story
+            .exchanges
+            .first()
+            .and_then(|e| e.request_ts.or(e.response_ts));
+        match story.first_decision {
+            Some((Persistence::Declined, rule)) => {
+                hop.declined += 1;
+                *hop.declined_rules.entry(rule.name()).or_insert(0) += 1;
+                if hop.declined_examples.len() < 5 {
+                    hop.declined_examples.push(connection.id);
+                }
+                hop.declined_first_ts = hop.declined_first_ts.min(first_ts).or(first_ts);
+            }
+            Some((Persistence::NotOffered, rule)) => {
+                hop.not_offered += 1;
+                *hop.not_offered_rules.entry(rule.name()).or_insert(0) += 1;
+                hop.not_offered_first_ts = hop.not_offered_first_ts.min(first_ts).or(first_ts);
+            }
+            _ => {}
+        }
+    }
+
+    fn add_closing(&self, hop: &mut Hop, connection: &Connection, story: &Story) {
+        let Some(close) = self.closing else {
+            hop.still_open += 1;
+            return;
+        };
+        match close.by {
+            Side::Client => hop.closed_by_client += 1,
+            Side::Server => hop.closed_by_server += 1,
+        }
+        if close.kind == "rst" {
+            hop.resets += 1;
+        }
+        let still_persistent = matches!(story.last_decision, Some((Persistence::Kept, _)));
+        let Some(idle) = self.idle_before_close_s.filter(|_| still_persistent) else {
+            return;
+        };
+        if idle >= IDLE_CLOSE_MIN_SECS {
+            match close.by {
+                Side::Client => hop.idle_by_client.add(idle, close.ts),
+                Side::Server => hop.idle_by_server.add(idle, close.ts),
+            }
+        } else if close.by == Side::Client && idle < CHURN_IDLE_SECS {
+            hop.churned += 1;
+            if hop.churn_closes.len() < hops::MAX_INTERVALS {
+                hop.churn_closes.push(close.ts);
+            }
+            if hop.churn_examples.len() < 5 {
+                hop.churn_examples.push(connection.id);
+            }
+        }
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    conversation::side_name(side)
+}
+
+fn round6(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
+}
+
+fn connection_json(conversation: &Conversation, outcome: &Outcome, show_secrets: bool) -> Value {
+    let story = &conversation.story;
+    let exchanges: Vec<Value> = story
+        .exchanges
+        .iter()
+        .map(|e| exchange_json(e, show_secrets))
+        .collect();
+    json!({
+        "requests": story.requests,
+        "responses": story.responses,
+        "persistent": outcome.persistent,
+        "reused": story.requests.saturating_sub(1),
+        "exchanges": exchanges,
+        "exchanges_omitted": story.exchanges_omitted,
+        "closed_by": outcome.closing.map(|c| side_name(c.by)),
+        "close_kind": outcome.closing.map(|c| c.kind),
+        "idle_before_close_s": outcome.idle_before_close_s.map(round6),
+        "request_on_closing_connection": outcome.request_on_closing.is_some(),
+        "h2": story.h2,
+        "tunnel": story.tunnel,
+        "gaps": conversation.gaps(),
+        "not_http": story.not_http,
+        "server_software": story.server_software,
+        "notes": story.notes,
+    })
+}
+
+fn exchange_json(exchange: &Exchange, show_secrets: bool) -> Value {
+    let (persistence, rule) = match exchange.persistence {
+        Some((p, r)) => (Some(p.name()), Some(r.name())),
+        None => (None, None),
+    };
+    json!({
+        "ts": exchange.request_ts.or(exchange.response_ts).map(epoch_seconds),
+        "method": exchange.method,
+        "target": exchange.target.as_deref().map(|t| public_target(t, show_secrets)),
+        "request_version": exchange.request_version,
+        "status": exchange.status,
+        "interim": exchange.interim,
+        "response_version": exchange.response_version,
+        "request_connection": exchange.request_connection,
+        "request_keep_alive": exchange.request_keep_alive,
+        "response_connection": exchange.response_connection,
+        "response_keep_alive": exchange.response_keep_alive,
+        "persistence": persistence,
+        "rule": rule,
+    })
+}
+
+/// The request target without what may carry secrets: the query and fragment, and userinfo
+/// of an absolute URI, unless `--show-secrets`.
+pub fn public_target(target: &str, show_secrets: bool) -> String {
+    if show_secrets {
+        return target.to_string();
+    }
+    let path_end = target.find(['?', '#']).unwrap_or(target.len());
+    let path = target.get(..path_end).unwrap_or_default();
+    if let Some((scheme, rest)) = path.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        return format!("{scheme}://{host}{tail}");
+    }
+    path.to_string()
+}
+
+fn hop_json(number: u32, hop: &Hop, hops: &Hops, numbers: &[u32]) -> Value {
+    let upstream_of = hop.upstream_of();
+    json!({
+        "hop": number,
+        "client": hop.key.client,
+        "server": hop.key.server,
+        "versions": {
+            "request": hop.request_versions,
+            "response": hop.response_versions,
+        },
+        "mode": hop.mode(),
+        "connections": hop.connections,
+        "requests": hop.requests,
+        "responses": hop.responses,
+        "requests_per_connection": hop.requests_per_connection(),
+        "max_requests_per_connection": hop.max_requests_per_connection,
+        "persistent_connections": hop.persistent,
+        "closed_by": {
+            "client": hop.closed_by_client,
+            "server": hop.closed_by_server,
+            "open": hop.still_open,
+        },
+        "resets": hop.resets,
+        "forwarded_from": upstream_of.and_then(|(index, _)| numbers.get(index).copied()),
+        "matched_requests": upstream_of.map_or(0, |(_, count)| count),
+        "server_software": hop.server_software,
+        "client_is_proxy": hop.client_is_proxy || upstream_of.is_some(),
+        "peak_concurrent_connections": hop.peak_concurrency(),
+        "line": hop_line(number, hop, hops),
+    })
+}
+
+/// `hop 1  10.0.0.5 -> 10.0.0.10:80   HTTP/1.1 keep-alive   12 requests on 1 connection`
+pub fn hop_line(number: u32, hop: &Hop, _hops: &Hops) -> String {
+    let versions: Vec<&str> = hop.request_versions.iter().copied().collect();
+    let version = if versions.is_empty() {
+        "HTTP/?".to_string()
+    } else {
+        versions.join("+")
+    };
+    format!(
+        "hop {number}  {} -> {}  {version} {}  {} requests on {} connection{}",
+        hop.key.client,
+        hop.key.server,
+        hop.mode(),
+        hop.requests,
+        hop.connections,
+        if hop.connections == 1 { "" } else { "s" }
+    )
+}
+
+fn front_of<'a>(hop: &Hop, hops: &'a Hops, numbers: &[u32]) -> Option<(u32, &'a Hop)> {
+    let (index, _) = hop.upstream_of()?;
+    Some((*numbers.get(index)?, hops.list.get(index)?))
+}
+
+fn hop_findings(number: u32, hop: &Hop, hops: &Hops, numbers: &[u32], context: &mut Context<'_>) {
+    let front = front_of(hop, hops, numbers);
+    if hop.declined > 0 {
+        context.finding(findings::keepalive_declined(number, hop));
+    }
+    let front_keeps = front.is_some_and(|(_, f)| f.persistent > 0);
+    let is_proxy_without_front = front.is_none() && hop.client_is_proxy;
+    if hop.not_offered > 0 && (front_keeps || is_proxy_without_front) {
+        let peak = front
+            .map_or(0, |(_, f)| f.peak_concurrency())
+            .max(hop.peak_concurrency());
+        context.finding(findings::upstream_no_keepalive(number, hop, front, peak));
+    }
+    if hop.hop_by_hop_forwarded > 0 {
+        context.finding(findings::hop_by_hop_forwarded(
+            number,
+            hop,
+            front.map(|(n, _)| n),
+        ));
+    }
+    for (closer, closes) in [
+        ("server", &hop.idle_by_server),
+        ("client", &hop.idle_by_client),
+    ] {
+        if closes.count > 0 {
+            context.finding(findings::idle_close(number, hop, closer, closes));
+        }
+    }
+}
+
+/// Churned closes followed by a new connection of the same group soon after.
+fn replaced_closes(members: &[(u32, &Hop)]) -> u64 {
+    let mut starts: Vec<Timestamp> = members
+        .iter()
+        .flat_map(|(_, h)| h.intervals.iter().map(|(start, _)| *start))
+        .collect();
+    starts.sort();
+    let replaced = members
+        .iter()
+        .flat_map(|(_, h)| h.churn_closes.iter())
+        .filter(|close| {
+            let after = starts.partition_point(|start| start <= *close);
+            starts
+                .get(after)
+                .is_some_and(|start| start.secs_since(**close) <= CHURN_REOPEN_SECS)
+        })
+        .count();
+    replaced as u64
+}
+
+/// Pool churn is judged per client address and server port: a proxy's pool spans all the
+/// servers of its upstream group.
+fn churn_findings(hops: &Hops, numbers: &[u32], context: &mut Context<'_>) {
+    let mut groups: BTreeMap<(std::net::IpAddr, u16), Vec<(u32, &Hop)>> = BTreeMap::new();
+    for (index, hop) in hops.list.iter().enumerate() {
+        if let Some(number) = numbers.get(index) {
+            groups
+                .entry((hop.key.client, hop.key.server.port))
+                .or_default()
+                .push((*number, hop));
+        }
+    }
+    for (_, mut members) in groups {
+        members.sort_by_key(|(number, _)| *number);
+        let churned = replaced_closes(&members);
+        let connections: u64 = members.iter().map(|(_, h)| h.connections).sum();
+        let persistent: u64 = members.iter().map(|(_, h)| h.persistent).sum();
+        if churned < CHURN_MIN_CONNECTIONS
+            || churned * 3 < connections
+            || persistent * 2 < connections
+        {
+            continue;
+        }
+        let Some((number, first)) = members.first().copied() else {
+            continue;
+        };
+        let churn = Churn {
+            number,
+            connections,
+            requests: members.iter().map(|(_, h)| h.requests).sum(),
+            churned,
+            peak: members.iter().map(|(_, h)| h.peak_concurrency()).sum(),
+            is_proxy: members
+                .iter()
+                .any(|(_, h)| h.client_is_proxy || h.upstream_of().is_some()),
+            examples: members
+                .iter()
+                .flat_map(|(_, h)| h.churn_examples.iter().copied())
+                .take(5)
+                .collect(),
+            ts: first.first_ts,
+            hops: members,
+        };
+        context.finding(findings::pool_churn(&churn));
+    }
+}

@@ -1,0 +1,779 @@
+//! HTTP/1.x message framing for one direction of a connection (RFC 9112 §2–§7).
+//!
+//! The parser buffers only message heads (start line and header fields, at most
+//! [`MAX_HEAD_BYTES`]), reads them with `httparse`, and keeps the few fields persistence and
+//! hop analysis need ([`Head`]). Bodies are skipped by counting: `Content-Length` bytes, chunk
+//! sizes walked line by line (RFC 9112 §7.1), or everything until the connection closes. Which
+//! framing a message has depends on the other direction (a response to HEAD has no body, a 2xx
+//! to CONNECT or a 101 turns the connection into a tunnel), so the caller decides it with
+//! [`MessageParser::set_framing`] after each head.
+//!
+//! It does not keep header values other than those listed in [`Head`]: credentials
+//! (`Authorization`, `Cookie`, ...) are never copied out of the capture buffer.
+
+/// Largest message head kept; a longer one makes the parser give up on that direction.
+/// Servers refuse far less (nginx `large_client_header_buffers` 4 × 8 KiB, Apache 8 KiB per
+/// field), so a longer head means the stream is not HTTP or was misread.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Header fields read per message (httparse needs a fixed array).
+const MAX_HEADERS: usize = 128;
+/// Longest chunk-size or trailer line accepted.
+const MAX_LINE_BYTES: usize = 4 * 1024;
+/// Longest value kept of a header we report (Connection, Keep-Alive, Server, Upgrade).
+const MAX_VALUE_CHARS: usize = 128;
+/// Longest request target kept.
+const MAX_TARGET_CHARS: usize = 512;
+/// Header names kept that a message's own `Connection` field lists.
+const MAX_NAMED_HEADERS: usize = 8;
+
+/// The HTTP/2 connection preface a client sends with prior knowledge (RFC 9113 §3.4).
+const H2_PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Request,
+    Response,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: String, target: String },
+    Response { status: u16 },
+}
+
+/// What kaprobe keeps of one message head.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub start: StartLine,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// `Connection` values, comma-joined as received (several fields are merged).
+    pub connection: Option<String>,
+    pub keep_alive: Option<String>,
+    pub content_length: Option<u64>,
+    /// `Content-Length` unreadable or contradictory (RFC 9112 §6.3 item 5).
+    pub length_invalid: bool,
+    /// `Transfer-Encoding` ends with `chunked`.
+    pub chunked: bool,
+    /// `Transfer-Encoding` present without final `chunked`.
+    pub other_transfer_coding: bool,
+    pub upgrade: Option<String>,
+    pub server: Option<String>,
+    pub via: bool,
+    /// `X-Forwarded-For`, `Forwarded` or `X-Real-IP`: the sender is a proxy.
+    pub forwarded_for: bool,
+    /// `X-Request-Id` or `X-Correlation-Id`, for matching requests across hops (never printed).
+    pub request_id: Option<String>,
+    pub proxy_connection: Option<String>,
+    /// Names (lowercase) of header fields in this message that its `Connection` lists, other
+    /// than the standard options: hop-by-hop fields a proxy must not forward.
+    pub named_hop_by_hop: Vec<String>,
+    /// Hashes of every field name in a request (for spotting forwarded hop-by-hop fields).
+    pub field_names: Vec<u64>,
+}
+
+impl Head {
+    pub fn has_field(&self, lowercase_name: &str) -> bool {
+        self.field_names.contains(&name_hash(lowercase_name))
+    }
+
+    /// The `Connection` field lists `token` (case-insensitive).
+    pub fn has_connection_option(&self, token: &str) -> bool {
+        self.connection
+            .as_deref()
+            .is_some_and(|value| connection_tokens(value).any(|t| t.eq_ignore_ascii_case(token)))
+    }
+
+    pub fn version_text(&self) -> &'static str {
+        version_text(self.minor_version)
+    }
+}
+
+pub fn version_text(minor_version: u8) -> &'static str {
+    if minor_version == 0 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}
+
+pub fn connection_tokens(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// How the body after a head is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+    Tunnel,
+}
+
+/// What the parser found in the bytes it was fed.
+#[derive(Debug)]
+pub enum Event {
+    Head(Box<Head>),
+    /// The current message's body ended.
+    MessageEnd,
+    /// The HTTP/2 prior-knowledge preface: the rest is not HTTP/1.
+    H2Preface,
+    /// The bytes are not HTTP/1.x; parsing this direction stops until a new start line.
+    NotHttp(&'static str),
+    /// A head exceeded [`MAX_HEAD_BYTES`].
+    HeadTooLarge,
+}
+
+/// The result of one `feed`: how many bytes were used, and an event if one happened.
+pub struct Step {
+    pub consumed: usize,
+    pub event: Option<Event>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkDataEnd,
+    Trailers,
+    UntilClose,
+    Tunnel,
+    /// Lost track (gap in a head, unreadable bytes): waits for a segment starting a message.
+    Lost,
+}
+
+/// Framing state of one direction.
+pub struct MessageParser {
+    role: Role,
+    state: State,
+    /// The head (or chunk line) read so far.
+    buffer: Vec<u8>,
+    /// How far `buffer` was searched for the end of the head.
+    scanned: usize,
+    /// Nothing was read on this direction yet.
+    at_stream_start: bool,
+    /// Heads read on this direction.
+    pub heads: u64,
+}
+
+impl MessageParser {
+    pub fn new(role: Role) -> MessageParser {
+        MessageParser {
+            role,
+            state: State::Head,
+            buffer: Vec::new(),
+            scanned: 0,
+            at_stream_start: true,
+            heads: 0,
+        }
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.state == State::Lost
+    }
+
+    pub fn is_tunnel(&self) -> bool {
+        self.state == State::Tunnel
+    }
+
+    /// Between messages (no head or body half read).
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Head && self.buffer.is_empty()
+    }
+
+    /// Stops reading this direction: the rest is a tunnel or another protocol.
+    pub fn stop(&mut self) {
+        self.state = State::Tunnel;
+        self.release_buffer();
+    }
+
+    /// After a gap or an unreadable head, parsing restarts at a segment that starts with a
+    /// plausible start line.
+    pub fn try_resync(&mut self, segment: &[u8]) -> bool {
+        if self.state != State::Lost || !looks_like_start(self.role, segment) {
+            return false;
+        }
+        self.state = State::Head;
+        self.release_buffer();
+        true
+    }
+
+    /// Sets how the body of the head just read is delimited. Returns `MessageEnd` when the
+    /// message has no body.
+    pub fn set_framing(&mut self, framing: Framing) -> Option<Event> {
+        self.state = match framing {
+            Framing::None | Framing::Length(0) => State::Head,
+            Framing::Length(length) => State::Body(length),
+            Framing::Chunked => State::ChunkSize,
+            Framing::UntilClose => State::UntilClose,
+            Framing::Tunnel => State::Tunnel,
+        };
+        matches!(framing, Framing::None | Framing::Length(0)).then_some(Event::MessageEnd)
+    }
+
+    /// `length` bytes were not captured. Inside a counted body they are simply skipped;
+    /// anywhere else the parser has lost the message boundaries.
+    pub fn gap(&mut self, length: u64) -> Option<Event> {
+        match self.state {
+            State::Body(remaining) | State::ChunkData(remaining) if length < remaining => {
+                self.state = match self.state {
+                    State::Body(_) => State::Body(remaining - length),
+                    _ => State::ChunkData(remaining - length),
+                };
+                None
+            }
+            State::Body(remaining) if length == remaining => {
+                self.state = State::Head;
+                Some(Event::MessageEnd)
+            }
+            State::UntilClose | State::Tunnel | State::Lost => None,
+            _ => {
+                self.state = State::Lost;
+                self.release_buffer();
+                None
+            }
+        }
+    }
+
+    /// The connection closed: a close-delimited body ends here.
+    pub fn end_of_stream(&mut self) -> Option<Event> {
+        if self.state == State::UntilClose {
+            self.state = State::Head;
+            return Some(Event::MessageEnd);
+        }
+        None
+    }
+
+    /// Reads from `input`; call again with the rest while bytes remain.
+    pub fn feed(&mut self, input: &[u8]) -> Step {
+        match self.state {
+            State::Head => self.feed_head(input),
+            State::Body(remaining) => self.skip_body(input, remaining),
+            State::ChunkSize => self.feed_chunk_size(input),
+            State::ChunkData(remaining) => self.skip_chunk(input, remaining),
+            State::ChunkDataEnd => self.feed_chunk_end(input),
+            State::Trailers => self.feed_trailers(input),
+            State::UntilClose | State::Tunnel | State::Lost => Step {
+                consumed: input.len(),
+                event: None,
+            },
+        }
+    }
+
+    fn feed_head(&mut self, input: &[u8]) -> Step {
+        let mut consumed = 0;
+        if self.buffer.is_empty() {
+            // RFC 9112 §2.2: ignore empty lines before a start line.
+            consumed = input
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
+            if self.at_stream_start
+                && self.role == Role::Request
+                && input
+                    .get(consumed..)
+                    .is_some_and(|rest| rest.starts_with(H2_PREFACE_START))
+            {
+                self.state = State::Tunnel;
+                return Step {
+                    consumed,
+                    event: Some(Event::H2Preface),
+                };
+            }
+        }
+        let rest = input.get(consumed..).unwrap_or_default();
+        if rest.is_empty() {
+            return Step {
+                consumed,
+                event: None,
+            };
+        }
+        self.at_stream_start = false;
+        let room = MAX_HEAD_BYTES.saturating_sub(self.buffer.len());
+        let taken = rest.len().min(room);
+        let old_length = self.buffer.len();
+        self.buffer
+            .extend_from_slice(rest.get(..taken).unwrap_or_default());
+        if let Some(end) = self.find_head_end() {
+            let used = end.saturating_sub(old_length);
+            let event = self.finish_head(end);
+            return Step {
+                consumed: consumed + used,
+                event: Some(event),
+            };
+        }
+        if !looks_like_start(self.role, &self.buffer) {
+            self.state = State::Lost;
+            self.release_buffer();
+            return Step {
+                consumed: input.len(),
+                event: Some(Event::NotHttp(
+                    "the stream does not start with an HTTP/1.x start line",
+                )),
+            };
+        }
+        if self.buffer.len() >= MAX_HEAD_BYTES {
+            self.state = State::Lost;
+            self.release_buffer();
+            return Step {
+                consumed: input.len(),
+                event: Some(Event::HeadTooLarge),
+            };
+        }
+        Step {
+            consumed: consumed + taken,
+            event: None,
+        }
+    }
+
+    /// Index just past the empty line ending the head, searching only new bytes.
+    fn find_head_end(&mut self) -> Option<usize> {
+        let start = self.scanned.saturating_sub(3);
+        let window = self.buffer.get(start..)?;
+        let found = window.iter().enumerate().find_map(|(index, byte)| {
+            if *byte != b'\n' {
+                return None;
+            }
+            let after = start + index + 1;
+            let before = self.buffer.get(..start + index)?;
+            let blank_line = before.ends_with(b"\n") || before.ends_with(b"\n\r");
+            blank_line.then_some(after)
+        });
+        self.scanned = self.buffer.len();
+        found
+    }
+
+    fn finish_head(&mut self, end: usize) -> Event {
+        let result = match self.buffer.get(..end) {
+            Some(bytes) => parse_head(self.role, bytes),
+            None => Err("internal: head end out of range"),
+        };
+        self.release_buffer();
+        match result {
+            Ok(head) => {
+                self.heads += 1;
+                // Until the caller sets the framing, nothing follows.
+                self.state = State::Head;
+                Event::Head(Box::new(head))
+            }
+            Err(reason) => {
+                self.state = State::Lost;
+                Event::NotHttp(reason)
+            }
+        }
+    }
+
+    fn release_buffer(&mut self) {
+        self.buffer.clear();
+        if self.buffer.capacity() > 4096 {
+            self.buffer.shrink_to(4096);
+        }
+        self.scanned = 0;
+    }
+
+    fn skip_body(&mut self, input: &[u8], remaining: u64) -> Step {
+        let taken = remaining.min(input.len() as u64);
+        let left = remaining - taken;
+        self.state = if left == 0 {
+            State::Head
+        } else {
+            State::Body(left)
+        };
+        Step {
+            consumed: taken as usize,
+            event: (left == 0).then_some(Event::MessageEnd),
+        }
+    }
+
+    fn skip_chunk(&mut self, input: &[u8], remaining: u64) -> Step {
+        let taken = remaining.min(input.len() as u64);
+        let left = remaining - taken;
+        self.state = if left == 0 {
+            State::ChunkDataEnd
+        } else {
+            State::ChunkData(left)
+        };
+        Step {
+            consumed: taken as usize,
+            event: None,
+        }
+    }
+
+    /// Collects one line into the buffer; returns bytes consumed and whether it is complete.
+    fn collect_line(&mut self, input: &[u8]) -> (usize, bool) {
+        match input.iter().position(|b| *b == b'\n') {
+            Some(index) => {
+                self.buffer
+                    .extend_from_slice(input.get(..=index).unwrap_or_default());
+                (index + 1, true)
+            }
+            None => {
+                self.buffer.extend_from_slice(input);
+                (input.len(), false)
+            }
+        }
+    }
+
+    fn feed_chunk_size(&mut self, input: &[u8]) -> Step {
+        let (consumed, complete) = self.collect_line(input);
+        if !complete {
+            return self.check_line_length(consumed);
+        }
+        let size = match httparse::parse_chunk_size(&self.buffer) {
+            Ok(httparse::Status::Complete((_, size))) => Some(size),
+            _ => None,
+        };
+        self.release_buffer();
+        match size {
+            Some(0) => self.state = State::Trailers,
+            Some(size) => self.state = State::ChunkData(size),
+            None => {
+                self.state = State::Lost;
+                return Step {
+                    consumed,
+                    event: Some(Event::NotHttp("invalid chunk size line")),
+                };
+            }
+        }
+        Step {
+            consumed,
+            event: None,
+        }
+    }
+
+    fn feed_chunk_end(&mut self, input: &[u8]) -> Step {
+        let (consumed, complete) = self.collect_line(input);
+        if complete {
+            self.release_buffer();
+            self.state = State::ChunkSize;
+            return Step {
+                consumed,
+                event: None,
+            };
+        }
+        self.check_line_length(consumed)
+    }
+
+    fn feed_trailers(&mut self, input: &[u8]) -> Step {
+        let (consumed, complete) = self.collect_line(input);
+        if !complete {
+            return self.check_line_length(consumed);
+        }
+        let blank = matches!(self.buffer.as_slice(), b"\n" | b"\r\n");
+        self.release_buffer();
+        if blank {
+            self.state = State::Head;
+            return Step {
+                consumed,
+                event: Some(Event::MessageEnd),
+            };
+        }
+        Step {
+            consumed,
+            event: None,
+        }
+    }
+
+    fn check_line_length(&mut self, consumed: usize) -> Step {
+        if self.buffer.len() <= MAX_LINE_BYTES {
+            return Step {
+                consumed,
+                event: None,
+            };
+        }
+        self.state = State::Lost;
+        self.release_buffer();
+        Step {
+            consumed,
+            event: Some(Event::NotHttp("chunk or trailer line too long")),
+        }
+    }
+}
+
+/// Could `bytes` be the beginning of a start line? A request starts with a method token and
+/// a space; a response with `HTTP/`. Checked on the first bytes only, so binary data is
+/// rejected at once instead of being buffered up to the head limit.
+pub fn looks_like_start(role: Role, bytes: &[u8]) -> bool {
+    match role {
+        Role::Response => {
+            let prefix = b"HTTP/";
+            let length = bytes.len().min(prefix.len());
+            bytes.get(..length) == prefix.get(..length)
+        }
+        Role::Request => {
+            let probe = bytes.get(..bytes.len().min(24)).unwrap_or_default();
+            match probe.iter().position(|b| *b == b' ') {
+                Some(0) => false,
+                Some(index) => probe
+                    .get(..index)
+                    .is_some_and(|m| m.iter().all(is_method_byte)),
+                None => probe.len() < 24 && probe.iter().all(is_method_byte),
+            }
+        }
+    }
+}
+
+fn is_method_byte(byte: &u8) -> bool {
+    byte.is_ascii_uppercase() || *byte == b'-' || *byte == b'_'
+}
+
+fn parse_head(role: Role, bytes: &[u8]) -> Result<Head, &'static str> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true);
+    let (start, minor_version, fields) = match role {
+        Role::Request => {
+            let mut request = httparse::Request::new(&mut headers);
+            check(config.parse_request(&mut request, bytes))?;
+            let method = request.method.ok_or("no method")?;
+            let target = request.path.ok_or("no request target")?;
+            let start = StartLine::Request {
+                method: capped(method, 32),
+                target: capped(target, MAX_TARGET_CHARS),
+            };
+            (start, request.version.ok_or("no version")?, request.headers)
+        }
+        Role::Response => {
+            let mut response = httparse::Response::new(&mut headers);
+            check(config.parse_response(&mut response, bytes))?;
+            let status = response.code.ok_or("no status")?;
+            let version = response.version.ok_or("no version")?;
+            (StartLine::Response { status }, version, response.headers)
+        }
+    };
+    let mut head = Head {
+        start,
+        minor_version,
+        connection: None,
+        keep_alive: None,
+        content_length: None,
+        length_invalid: false,
+        chunked: false,
+        other_transfer_coding: false,
+        upgrade: None,
+        server: None,
+        via: false,
+        forwarded_for: false,
+        request_id: None,
+        proxy_connection: None,
+        named_hop_by_hop: Vec::new(),
+        field_names: Vec::new(),
+    };
+    for field in fields.iter() {
+        read_field(&mut head, field.name, field.value);
+        if role == Role::Request {
+            head.field_names
+                .push(name_hash(&field.name.to_ascii_lowercase()));
+        }
+    }
+    note_named_hop_by_hop(&mut head, fields);
+    Ok(head)
+}
+
+fn check(result: httparse::Result<usize>) -> Result<(), &'static str> {
+    match result {
+        Ok(httparse::Status::Complete(_)) => Ok(()),
+        Ok(httparse::Status::Partial) => Err("incomplete message head"),
+        Err(httparse::Error::TooManyHeaders) => Err("more header fields than kaprobe reads (128)"),
+        Err(httparse::Error::Version) => Err("not an HTTP/1.x version"),
+        Err(_) => Err("malformed HTTP/1.x message head"),
+    }
+}
+
+fn read_field(head: &mut Head, name: &str, value: &[u8]) {
+    let value = String::from_utf8_lossy(value);
+    let value = value.trim();
+    if name.eq_ignore_ascii_case("connection") {
+        append_value(&mut head.connection, value);
+    } else if name.eq_ignore_ascii_case("keep-alive") {
+        append_value(&mut head.keep_alive, value);
+    } else if name.eq_ignore_ascii_case("content-length") {
+        read_content_length(head, value);
+    } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        let last = value.rsplit(',').next().unwrap_or_default().trim();
+        head.chunked = last.eq_ignore_ascii_case("chunked");
+        head.other_transfer_coding = !head.chunked;
+    } else if name.eq_ignore_ascii_case("upgrade") {
+        head.upgrade = Some(capped(value, MAX_VALUE_CHARS));
+    } else if name.eq_ignore_ascii_case("server") {
+        head.server = Some(capped(value, MAX_VALUE_CHARS));
+    } else if name.eq_ignore_ascii_case("via") {
+        head.via = true;
+    } else if name.eq_ignore_ascii_case("x-forwarded-for")
+        || name.eq_ignore_ascii_case("forwarded")
+        || name.eq_ignore_ascii_case("x-real-ip")
+    {
+        head.forwarded_for = true;
+    } else if name.eq_ignore_ascii_case("x-request-id")
+        || name.eq_ignore_ascii_case("x-correlation-id")
+    {
+        head.request_id = Some(capped(value, MAX_VALUE_CHARS));
+    } else if name.eq_ignore_ascii_case("proxy-connection") {
+        head.proxy_connection = Some(capped(value, MAX_VALUE_CHARS));
+    }
+}
+
+fn append_value(slot: &mut Option<String>, value: &str) {
+    let joined = match slot.take() {
+        Some(previous) => format!("{previous}, {value}"),
+        None => value.to_string(),
+    };
+    *slot = Some(capped(&joined, MAX_VALUE_CHARS));
+}
+
+/// RFC 9112 §6.3: a list of identical values is one value; differing values are an error.
+fn read_content_length(head: &mut Head, value: &str) {
+    let mut parsed: Option<u64> = None;
+    for part in value.split(',').map(str::trim) {
+        match (part.parse::<u64>(), parsed) {
+            (Ok(length), None) => parsed = Some(length),
+            (Ok(length), Some(seen)) if length == seen => {}
+            _ => {
+                head.length_invalid = true;
+                return;
+            }
+        }
+    }
+    match (parsed, head.content_length) {
+        (Some(length), Some(seen)) if length != seen => head.length_invalid = true,
+        (Some(length), _) => head.content_length = Some(length),
+        (None, _) => head.length_invalid = true,
+    }
+}
+
+/// Standard connection options that name no header field of their own.
+const STANDARD_OPTIONS: [&str; 3] = ["close", "keep-alive", "upgrade"];
+
+fn note_named_hop_by_hop(head: &mut Head, fields: &[httparse::Header<'_>]) {
+    let Some(connection) = head.connection.clone() else {
+        return;
+    };
+    for token in connection_tokens(&connection) {
+        if STANDARD_OPTIONS
+            .iter()
+            .any(|s| token.eq_ignore_ascii_case(s))
+        {
+            continue;
+        }
+        let present = fields.iter().any(|f| f.name.eq_ignore_ascii_case(token));
+        if present && head.named_hop_by_hop.len() < MAX_NAMED_HEADERS {
+            head.named_hop_by_hop
+                .push(capped(&token.to_ascii_lowercase(), 64));
+        }
+    }
+}
+
+/// A stable hash of a lowercase header name.
+pub fn name_hash(lowercase_name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    lowercase_name.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// At most `limit` characters, cut on a character boundary.
+pub fn capped(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((index, _)) => text.get(..index).unwrap_or_default().to_string(),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(parser: &mut MessageParser, mut input: &[u8]) -> Vec<Event> {
+        let mut events = Vec::new();
+        while !input.is_empty() {
+            let step = parser.feed(input);
+            input = input.get(step.consumed..).unwrap_or_default();
+            if let Some(event) = step.event {
+                if let Event::Head(head) = &event {
+                    let framing = match head.content_length {
+                        Some(length) => Framing::Length(length),
+                        None if head.chunked => Framing::Chunked,
+                        None => Framing::None,
+                    };
+                    events.push(event);
+                    if let Some(end) = parser.set_framing(framing) {
+                        events.push(end);
+                    }
+                    continue;
+                }
+                events.push(event);
+            } else if step.consumed == 0 {
+                break;
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn a_chunked_body_is_walked_to_its_end() {
+        let mut parser = MessageParser::new(Role::Response);
+        let bytes = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        let events = feed_all(&mut parser, bytes);
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| match e {
+                Event::Head(_) => "head",
+                Event::MessageEnd => "end",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["head", "end", "head", "end"]);
+    }
+
+    #[test]
+    fn connection_options_and_named_fields_are_read() {
+        let head = parse_head(
+            Role::Request,
+            b"GET /a?b=c HTTP/1.0\r\nConnection: Keep-Alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 3, 3\r\n\r\n",
+        )
+        .expect("valid head");
+        assert!(head.has_connection_option("keep-alive"));
+        assert_eq!(head.named_hop_by_hop, vec!["x-hop".to_string()]);
+        assert_eq!(head.content_length, Some(3));
+        assert_eq!(head.keep_alive.as_deref(), Some("timeout=5"));
+        assert_eq!(head.minor_version, 0);
+    }
+
+    #[test]
+    fn contradictory_lengths_are_flagged() {
+        let head = parse_head(
+            Role::Response,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        )
+        .expect("valid head");
+        assert!(head.length_invalid);
+    }
+
+    #[test]
+    fn binary_bytes_are_rejected_at_once() {
+        let mut parser = MessageParser::new(Role::Request);
+        let step = parser.feed(&[0x16, 0x03, 0x01, 0x02, 0x00]);
+        assert!(matches!(step.event, Some(Event::NotHttp(_))));
+        assert!(parser.is_lost());
+    }
+
+    #[test]
+    fn a_head_split_byte_by_byte_is_found_once() {
+        let mut parser = MessageParser::new(Role::Request);
+        let bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut heads = 0;
+        for byte in bytes.iter() {
+            if let Some(Event::Head(_)) = parser.feed(std::slice::from_ref(byte)).event {
+                heads += 1;
+                parser.set_framing(Framing::None);
+            }
+        }
+        assert_eq!(heads, 1);
+    }
+}
