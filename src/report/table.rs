@@ -22,6 +22,8 @@ pub fn write_report(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     write_findings(report, options, out)?;
+    write_http_hops(report, out)?;
+    write_vrrp_masters(report, out)?;
     write_summary(report, out)?;
     if options.timeline {
         write_timelines(report, out)?;
@@ -72,6 +74,73 @@ fn finding_row(finding: &Finding, color: bool) -> Vec<Cell> {
         Cell::new(&finding.message),
         Cell::new(&finding.advice),
     ]
+}
+
+/// The HTTP chain, one line a hop, as the HTTP detector phrased it.
+fn write_http_hops(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let Some(hops) = report.sections.get("http_hops").and_then(|h| h.as_array()) else {
+        return Ok(());
+    };
+    if hops.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "HTTP hops")?;
+    for hop in hops {
+        if let Some(line) = hop.get("line").and_then(|l| l.as_str()) {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Who was VRRP master when, per group.
+fn write_vrrp_masters(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let Some(groups) = report
+        .sections
+        .get("vrrp")
+        .and_then(|v| v.get("groups"))
+        .and_then(|g| g.as_array())
+    else {
+        return Ok(());
+    };
+    if groups.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "VRRP masters")?;
+    for group in groups {
+        let name = format!(
+            "vrrp/{} v{} {}",
+            group["vrid"],
+            group["version"],
+            group["family"].as_str().unwrap_or("")
+        );
+        let periods: Vec<String> = group["masters"]
+            .as_array()
+            .map(|masters| {
+                masters
+                    .iter()
+                    .map(|m| {
+                        let from = m["from"].as_f64().map_or(String::new(), epoch_text);
+                        format!(
+                            "{} (prio {}) from {} for {}",
+                            m["ip"].as_str().unwrap_or("?"),
+                            m["priority"],
+                            from,
+                            human_duration(m["duration_s"].as_f64().unwrap_or(0.0))
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        writeln!(out, "  {name}: {}", periods.join(", then "))?;
+    }
+    Ok(())
+}
+
+fn epoch_text(seconds: f64) -> String {
+    Timestamp((seconds * 1e9).round() as i64).to_string()
 }
 
 fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
