@@ -225,3 +225,87 @@ fn the_keepalive_twin_through_the_same_router_has_no_death_to_explain() {
     assert!(findings(&report, "idle-blackhole").is_empty());
     assert!(findings(&report, "rst-idle-timeout").is_empty());
 }
+
+/// IPVS forgets an idle entry silently after its TCP timeout (900 s by default); the next
+/// non-SYN segment reaches the director's own stack, which answers with a RST from the
+/// virtual address (linux net/netfilter/ipvs; kubernetes/kubernetes#84041). This kernel has no
+/// IPVS to record it with, so the documented behaviour is built here.
+#[test]
+fn lvs_expiry_after_900s_is_matched_to_ipvs_and_the_director_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Capture::new(Link::Ethernet);
+    let client = "10.0.0.5:51000";
+    let vip = "10.0.0.100:443";
+    cap.tcp(0.0, seg(client, vip).flags(SYN).seq(100).ttl(64).ip_id(1));
+    // The real server behind the NAT director is one hop further than the director.
+    cap.tcp(
+        0.001,
+        seg(vip, client)
+            .flags(SYN | ACK)
+            .seq(500)
+            .ack(101)
+            .ttl(63)
+            .ip_id(7000),
+    );
+    cap.tcp(0.002, seg(client, vip).seq(101).ack(501).ttl(64).ip_id(2));
+    cap.tcp(
+        0.003,
+        seg(client, vip)
+            .flags(ACK | PSH)
+            .seq(101)
+            .ack(501)
+            .payload(b"ping")
+            .ip_id(3),
+    );
+    cap.tcp(
+        0.004,
+        seg(vip, client)
+            .flags(ACK | PSH)
+            .seq(501)
+            .ack(105)
+            .payload(b"pong")
+            .ttl(63)
+            .ip_id(7001),
+    );
+    cap.tcp(0.005, seg(client, vip).seq(105).ack(505).ip_id(4));
+    cap.tcp(
+        905.0,
+        seg(client, vip)
+            .flags(ACK | PSH)
+            .seq(105)
+            .ack(505)
+            .payload(b"late")
+            .ip_id(5),
+    );
+    cap.tcp(
+        905.0002,
+        seg(vip, client).flags(RST).seq(505).ttl(64).ip_id(0),
+    );
+    let path = cap.write(dir.path(), "lvs.pcap");
+    let report = analyze_json(&[&path], &[]);
+    let rst = &report["connections"][0]["rsts"][0];
+    assert_eq!(rst["class"], "idle-timeout", "{rst}");
+    assert!(rst["evidence"]["ttl_mismatch"].is_object());
+    let matched: Vec<&str> = rst["evidence"]["matching_middleboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(matched.contains(&"lvs"), "{matched:?}");
+    let finding = &findings(&report, "rst-idle-timeout")[0];
+    assert!(
+        finding["advice"]
+            .as_str()
+            .unwrap()
+            .contains("ipvsadm --set"),
+        "{}",
+        finding["advice"]
+    );
+    assert!(
+        finding["advice"]
+            .as_str()
+            .unwrap()
+            .contains("tcp_keepalive_time=450")
+    );
+}

@@ -399,7 +399,18 @@ fn explain_idle(rst: &RstRecord, config: &AnalysisConfig, route: &str) -> (Strin
         .iter()
         .copied()
         .reduce(f64::min);
-    let timeout = stated.unwrap_or(idle);
+    // The device expired the flow at most `idle` after the last packet; a matching default
+    // is the better estimate of its timeout.
+    let matched_default = rst
+        .evidence
+        .get("matching_middleboxes")
+        .and_then(Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .filter_map(|m| m["default_idle_s"].as_f64())
+                .reduce(f64::min)
+        });
+    let timeout = stated.or(matched_default).unwrap_or(idle);
     let injected =
         rst.evidence.contains_key("ttl_mismatch") || rst.evidence.contains_key("ip_id_break");
     let who = if injected {
