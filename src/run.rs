@@ -182,7 +182,7 @@ fn terminal_width() -> Option<u16> {
     std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())
-        .or(Some(120))
+        .or(Some(160))
 }
 
 pub fn outcome(summary: &Summary, output: &OutputArgs) -> Outcome {

@@ -8,13 +8,16 @@ pub fn suggested_interval_and_count(time_secs: u64) -> (u64, u64) {
 }
 
 /// How to get keepalive probes every `time_secs` of idle: per socket, host-wide, and in the
-/// proxies users run.
+/// proxies users run. One knob per line, so it reads in a table cell and pastes into a shell.
 pub fn keepalive_knobs(time_secs: u64) -> String {
     let (interval, count) = suggested_interval_and_count(time_secs);
     format!(
-        "Enable SO_KEEPALIVE with TCP_KEEPIDLE={time_secs} TCP_KEEPINTVL={interval} TCP_KEEPCNT={count} on the socket, \
-or host-wide (the default for sockets that enable SO_KEEPALIVE): sysctl -w net.ipv4.tcp_keepalive_time={time_secs} \
-net.ipv4.tcp_keepalive_intvl={interval} net.ipv4.tcp_keepalive_probes={count}; nginx: listen ... so_keepalive={time_secs}s:{interval}s:{count}; \
-HAProxy: option clitcpka / option srvtcpka (with those sysctls)."
+        "socket: SO_KEEPALIVE=1 TCP_KEEPIDLE={time_secs} TCP_KEEPINTVL={interval} TCP_KEEPCNT={count}\n\
+host (defaults for sockets with SO_KEEPALIVE):\n\
+  sysctl -w net.ipv4.tcp_keepalive_time={time_secs}\n\
+  sysctl -w net.ipv4.tcp_keepalive_intvl={interval}\n\
+  sysctl -w net.ipv4.tcp_keepalive_probes={count}\n\
+nginx: listen ... so_keepalive={time_secs}s:{interval}s:{count};\n\
+HAProxy: option clitcpka / option srvtcpka (uses the sysctls)"
     )
 }

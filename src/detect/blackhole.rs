@@ -65,7 +65,7 @@ impl Detector for BlackHoleDetector {
                 if droppers.is_empty() { String::new() } else { format!(" (idle matches {})", droppers.join(", ")) }
             ),
             advice: format!(
-                "Keep the keepalive time below the device's idle timeout ({}). {} To fail fast instead of retransmitting for ~15 minutes, set TCP_USER_TIMEOUT on the socket or lower net.ipv4.tcp_retries2.",
+                "Keep the keepalive time below the device's idle timeout ({}):\n{}\nTo fail fast instead of retransmitting for ~15 minutes: TCP_USER_TIMEOUT on the socket, or a lower net.ipv4.tcp_retries2.",
                 human_duration(timeout),
                 keepalive_knobs(recommended_time_below(timeout))
             ),

@@ -354,7 +354,7 @@ fn settings_finding(connection: &Connection, senders: &[Value], context: &mut Co
         if too_long {
             severity = Severity::Warning;
             advice = format!(
-                "The keepalive time is not below the stated middlebox idle timeout ({}): idle connections will be cut. {}",
+                "The keepalive time is not below the stated middlebox idle timeout ({}): idle connections will be cut. Set:\n{}",
                 human_duration(timeout),
                 keepalive_knobs(recommended_time_below(timeout))
             );
@@ -524,7 +524,7 @@ fn idle_finding(
             human_duration(idle)
         ),
         advice: format!(
-            "Keep the keepalive time below the shortest idle timeout on the path ({}{}). {}",
+            "Keep the keepalive time below the shortest idle timeout on the path ({}{}):\n{}",
             human_duration(target),
             if stated.is_some() { ", as stated" } else { ", from this capture; state it with --middlebox-timeout" },
             keepalive_knobs(recommended)

@@ -455,7 +455,7 @@ fn explain_idle(rst: &RstRecord, config: &AnalysisConfig, route: &str) -> (Strin
             human_duration(idle)
         ),
         format!(
-            "Keep the connection's keepalive time below {} so probes refresh the device's state. {knobs} {alternative}",
+            "Keep the connection's keepalive time below {} so probes refresh the device's state:\n{knobs}\n{alternative}",
             human_duration(timeout)
         ),
     )

@@ -1,7 +1,7 @@
 //! `--format table`: findings for people, then a summary, then timelines with `--timeline`.
 //!
 //! Colour only marks severity, and only when the caller says colour is wanted (a terminal,
-//! `--color always`); widths are fixed at 120 columns when not writing to a terminal so that
+//! `--color always`); widths are fixed at 160 columns when not writing to a terminal so that
 //! output pasted into a ticket, and snapshot tests, do not depend on the window.
 
 use super::{ConnectionRecord, Event, Finding, Report, Severity};
@@ -53,7 +53,7 @@ fn write_findings(report: &Report, options: &TableOptions, out: &mut dyn Write) 
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(options.width.unwrap_or(120))
+        .set_width(options.width.unwrap_or(160))
         .set_header(vec!["severity", "code", "where", "what", "advice"]);
     if options.color {
         table.enforce_styling();
