@@ -26,19 +26,36 @@ pub enum Command {
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
     /// Check this host's TCP keepalive sysctls against the devices it sits behind.
+    #[command(after_help = SYSCTL_EXAMPLES)]
     Sysctl {
         #[command(subcommand)]
         command: crate::host::cli::SysctlCommand,
     },
     /// List this host's TCP sockets with their keepalive timers and owners.
+    #[command(after_help = SOCKETS_EXAMPLES)]
     Sockets(crate::host::cli::SocketsArgs),
+    /// Explain a finding code: what it means, why it happens, what to do.
+    #[command(after_help = crate::explain::EXAMPLES)]
+    Explain(crate::explain::ExplainArgs),
+    /// Write the man pages, shell completions and docs/findings.md (for maintainers).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
 }
 
 const ANALYZE_EXAMPLES: &str = "Examples:
-  kaprobe analyze capture.pcap
-  kaprobe analyze capture.pcapng --timeline
-  kaprobe analyze client.pcap server.pcap --format json | jq '.findings[]'
-  tcpdump -i eth0 -w - 'tcp port 80' | kaprobe analyze -";
+  kaprobe analyze client.pcap server.pcap --idle-threshold 5s --timeline
+  kaprobe analyze capture.pcapng.gz --format json | jq '.findings[] | {code, subject, advice}'
+  tcpdump -i eth0 -w - 'tcp port 80 or vrrp' | kaprobe analyze -";
+
+const SYSCTL_EXAMPLES: &str = "Examples:
+  kaprobe sysctl check --middlebox aws-nlb
+  kaprobe sysctl check --middlebox-timeout 5m --format json | jq -r '.advice.commands[]'
+  kaprobe sysctl check --list-middleboxes";
+
+const SOCKETS_EXAMPLES: &str = "Examples:
+  kaprobe sockets --established --no-keepalive
+  kaprobe sockets --format json | jq '.sockets[] | select(.process.name == \"nginx\")'
+  sudo kaprobe sockets --netns blue";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -25,6 +25,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Analyze(args) => analyze(args),
         Command::Sysctl { command } => crate::host::run_sysctl(command),
         Command::Sockets(args) => crate::host::run_sockets(args),
+        Command::Explain(args) => crate::explain::run(args),
+        Command::Generate(args) => crate::generate::run(args),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::advice::keepalive_knobs;
 use super::{Context, Details, Detector};
+use crate::explain::code;
 use crate::flow::Connection;
 use crate::knowledge::keepalive_defaults::recommended_time_below;
 use crate::knowledge::middleboxes::{self, Expiry};
@@ -52,7 +53,7 @@ impl Detector for BlackHoleDetector {
             .reduce(f64::min);
         let timeout = stated.unwrap_or(idle);
         context.finding(Finding {
-            code: "idle-blackhole",
+            code: code::IDLE_BLACKHOLE,
             severity: Severity::Error,
             ts: connection.max_idle_end.unwrap_or(connection.last_seen),
             subject: Subject::Connection(connection.id),

@@ -14,6 +14,7 @@
 use super::advice::keepalive_knobs;
 use super::{Context, Details, Detector, Segment};
 use crate::config::AnalysisConfig;
+use crate::explain::code;
 use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, Side};
 use crate::knowledge::keepalive_defaults::{match_profile, recommended_time_below};
 use crate::report::{Event, Finding, Severity, Subject};
@@ -363,7 +364,7 @@ fn settings_finding(connection: &Connection, senders: &[Value], context: &mut Co
     let mut evidence = Map::new();
     evidence.insert("senders".into(), Value::Array(senders.to_vec()));
     context.finding(Finding {
-        code: "keepalive-settings",
+        code: code::KEEPALIVE_SETTINGS,
         severity,
         ts: connection.start,
         subject: Subject::Connection(connection.id),
@@ -448,7 +449,7 @@ fn dead_peer_finding(
         json!(if aborted { "rst" } else { "silence" }),
     );
     context.finding(Finding {
-        code: "keepalive-dead-peer",
+        code: code::KEEPALIVE_DEAD_PEER,
         severity: Severity::Warning,
         ts: ended_at,
         subject: Subject::Connection(connection.id),
@@ -513,7 +514,7 @@ fn idle_finding(
         "long enough for load balancers, NAT and firewalls to forget it (many cut at 60-350 s)"
     };
     context.finding(Finding {
-        code: "idle-without-keepalive",
+        code: code::IDLE_WITHOUT_KEEPALIVE,
         severity: if died { Severity::Error } else { Severity::Warning },
         ts: idle_end,
         subject: Subject::Connection(connection.id),

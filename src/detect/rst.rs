@@ -12,6 +12,7 @@
 use super::advice::keepalive_knobs;
 use super::{Context, Details, Detector, Segment};
 use crate::config::AnalysisConfig;
+use crate::explain::code;
 use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, HalfState, Side};
 use crate::knowledge::keepalive_defaults::recommended_time_below;
 use crate::knowledge::middleboxes;
@@ -309,12 +310,12 @@ fn idle_before(
 
 fn report(connection: &Connection, rst: &RstRecord, context: &mut Context<'_>) {
     let (code, severity) = match rst.class {
-        "refused" => ("rst-refused", Severity::Info),
-        "peer-abort" => ("rst-peer-abort", Severity::Info),
-        "keepalive-exhausted" => ("rst-keepalive-exhausted", Severity::Info),
-        "middlebox" => ("rst-middlebox", Severity::Error),
-        "idle-timeout" => ("rst-idle-timeout", Severity::Error),
-        "out-of-window" => ("rst-out-of-window", Severity::Warning),
+        "refused" => (code::RST_REFUSED, Severity::Info),
+        "peer-abort" => (code::RST_PEER_ABORT, Severity::Info),
+        "keepalive-exhausted" => (code::RST_KEEPALIVE_EXHAUSTED, Severity::Info),
+        "middlebox" => (code::RST_MIDDLEBOX, Severity::Error),
+        "idle-timeout" => (code::RST_IDLE_TIMEOUT, Severity::Error),
+        "out-of-window" => (code::RST_OUT_OF_WINDOW, Severity::Warning),
         _ => return,
     };
     let (message, advice) = explain(connection, rst, context.config);
@@ -482,7 +483,7 @@ fn correlate(observations: &[Observation], context: &mut Context<'_>) {
             evidence.insert("absent_at_input".into(), json!(other.input));
             evidence.insert("other_connection".into(), json!(other.id.to_string()));
             context.finding(Finding {
-                code: "rst-middlebox",
+                code: code::RST_MIDDLEBOX,
                 severity: Severity::Error,
                 ts: *ts,
                 subject: Subject::Connection(seen.id),

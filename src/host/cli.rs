@@ -16,9 +16,7 @@ pub enum SysctlCommand {
 const SYSCTL_EXAMPLES: &str = "Examples:
   kaprobe sysctl check --middlebox aws-nlb
   kaprobe sysctl check --middlebox-timeout 5m --middlebox lvs --format json
-  kaprobe sysctl check --root /tmp/sosreport-host1 --middlebox azure-lb
-  kaprobe sysctl check --netns blue --middlebox lvs
-  kaprobe sysctl check --list-middleboxes";
+  kaprobe sysctl check --root /tmp/sosreport-host1 --middlebox azure-lb";
 
 #[derive(Debug, Args)]
 pub struct SysctlCheckArgs {

@@ -18,6 +18,7 @@
 
 use super::ipvs::IpvsTimeouts;
 use super::sysctl::{self, HostSettings, ReadOutcome, Reading};
+use crate::explain::code;
 use crate::knowledge::middleboxes::{Layer, MIDDLEBOXES, Middlebox};
 use crate::report::{Finding, FindingCounts, Severity, Subject};
 use crate::time::{Timestamp, human_duration};
@@ -394,7 +395,7 @@ impl Checker {
             );
             if let Some(problem) = problem {
                 self.finding(
-                    "sysctl-unreadable",
+                    code::SYSCTL_UNREADABLE,
                     Severity::Warning,
                     format!("{} could not be read: {problem}", reading.name),
                     "Run as a user who can read /proc/sys, or check the --root tree.".into(),
@@ -493,7 +494,7 @@ impl Checker {
         // This host's own conntrack and IPVS have their own findings.
         for limit in cut_by.into_iter().filter(|limit| limit.stated) {
             self.finding(
-                "sysctl-keepalive-too-long",
+                code::SYSCTL_KEEPALIVE_TOO_LONG,
                 Severity::Error,
                 format!(
                     "Idle connections are cut by {} after {}: net.ipv4.tcp_keepalive_time is {} s, so the first keepalive probe comes too late even for sockets with SO_KEEPALIVE.",
@@ -510,7 +511,7 @@ impl Checker {
         }
         if without_margin && status == Status::Warn {
             self.finding(
-                "sysctl-keepalive-no-margin",
+                code::SYSCTL_KEEPALIVE_NO_MARGIN,
                 Severity::Warning,
                 format!(
                     "net.ipv4.tcp_keepalive_time {} s is below the smallest idle timeout on the path but leaves little margin for delay or a lost probe.",
@@ -543,7 +544,7 @@ impl Checker {
             );
         }
         self.finding(
-            "sysctl-keepalive-longer-than-common-middleboxes",
+            code::SYSCTL_KEEPALIVE_LONGER_THAN_COMMON_MIDDLEBOXES,
             Severity::Info,
             format!(
                 "No middlebox stated; net.ipv4.tcp_keepalive_time {time} s is longer than the default idle timeout of {}.",
@@ -589,7 +590,7 @@ impl Checker {
         );
         for limit in retry_late {
             self.finding(
-                "sysctl-keepalive-intvl-too-long",
+                code::SYSCTL_KEEPALIVE_INTVL_TOO_LONG,
                 Severity::Warning,
                 format!(
                     "If one keepalive probe is lost, the next comes {} s later, after {} has forgotten the flow ({}).",
@@ -623,7 +624,7 @@ impl Checker {
         );
         if slow {
             self.finding(
-                "sysctl-dead-peer-slow",
+                code::SYSCTL_DEAD_PEER_SLOW,
                 Severity::Warning,
                 format!(
                     "An idle connection to a peer that died silently is noticed only after {} ({} + {} × {} s), longer than the target {}.",
@@ -685,7 +686,7 @@ impl Checker {
             );
             if !middlebox.keepalive_keeps_alive {
                 self.finding(
-                    "sysctl-keepalive-cannot-keep-l7-alive",
+                    code::SYSCTL_KEEPALIVE_CANNOT_KEEP_L7_ALIVE,
                     Severity::Info,
                     format!(
                         "{} closes connections idle for {} whatever the keepalive settings: its kernel answers TCP keepalive probes without resetting the proxy's idle timer.",
@@ -738,7 +739,7 @@ impl Checker {
         );
         if status == Status::Warn {
             self.finding(
-                "sysctl-retries2-below-rfc1122",
+                code::SYSCTL_RETRIES2_BELOW_RFC1122,
                 Severity::Warning,
                 format!(
                     "net.ipv4.tcp_retries2={value} abandons connections after about {} of unacknowledged data; short network hiccups will break connections.",
@@ -827,7 +828,7 @@ impl Checker {
                 "NAT mappings and stateful rules are lost; mid-stream pickup may not restore them"
             };
             self.finding(
-                "sysctl-conntrack-shorter-than-keepalive",
+                code::SYSCTL_CONNTRACK_SHORTER_THAN_KEEPALIVE,
                 Severity::Error,
                 format!(
                     "This host's conntrack forgets idle connections after {} s, before the first keepalive probe at {} s; {consequence}.",
@@ -880,7 +881,7 @@ impl Checker {
         );
         if let (true, Some(current), Some(recommended)) = (shorter, current, recommended) {
             self.finding(
-                "sysctl-ipvs-shorter-than-keepalive",
+                code::SYSCTL_IPVS_SHORTER_THAN_KEEPALIVE,
                 Severity::Error,
                 format!(
                     "IPVS on this host forgets idle connections after {} s, before the first keepalive probe at {} s; the next packet is dropped or sent to another real server, which answers RST.",

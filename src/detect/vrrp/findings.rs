@@ -8,6 +8,7 @@ use super::history::{Cause, History, MasterPeriod, Overlap, Transition};
 use super::section::{REDACTED, auth_data_text, first_claim_between};
 use super::timing;
 use crate::detect::Context;
+use crate::explain::code;
 use crate::report::{Finding, Severity, Subject, epoch_seconds};
 use crate::time::{Timestamp, human_duration};
 use serde_json::{Map, Value, json};
@@ -151,7 +152,7 @@ fn failover(
     });
     let advice = failover_advice(transition, old, new);
     context.finding(finding(
-        "vrrp-failover",
+        code::VRRP_FAILOVER,
         Severity::Warning,
         new.from,
         group,
@@ -277,7 +278,7 @@ fn silent_finding(
         "next_master": next.map(|n| n.router),
     });
     context.finding(finding(
-        "vrrp-master-silent",
+        code::VRRP_MASTER_SILENT,
         Severity::Error,
         last.to,
         group,
@@ -348,7 +349,7 @@ fn split_brain(
         "claim_macs": claim_macs,
     });
     context.finding(finding(
-        "vrrp-split-brain",
+        code::VRRP_SPLIT_BRAIN,
         Severity::Error,
         overlap.from,
         group,
@@ -393,7 +394,7 @@ fn priority_zero(group: &Group, period: &MasterPeriod, context: &mut Context<'_>
     let advice = "expected on a planned `systemctl stop keepalived`; otherwise check the FAULT reason (track_interface/track_script) in `journalctl -u keepalived`".to_string();
     let details = json!({ "router": period.router, "ts": epoch_seconds(period.to) });
     context.finding(finding(
-        "vrrp-priority-zero",
+        code::VRRP_PRIORITY_ZERO,
         Severity::Info,
         period.to,
         group,
@@ -469,7 +470,7 @@ fn config_mismatch(group: &Group, context: &mut Context<'_>) {
             .join(" and ")
     );
     context.finding(finding(
-        "vrrp-config-mismatch",
+        code::VRRP_CONFIG_MISMATCH,
         Severity::Error,
         first.first_seen,
         group,
@@ -552,7 +553,7 @@ fn vrid_conflict(group: &Group, context: &mut Context<'_>) {
         free_vrid(group.key.vrid)
     );
     context.finding(finding(
-        "vrrp-vrid-conflict",
+        code::VRRP_VRID_CONFLICT,
         Severity::Warning,
         first.first_seen,
         group,
@@ -596,7 +597,7 @@ fn plaintext_auth(group: &Group, context: &mut Context<'_>) {
     );
     let advice = "remove the `authentication { auth_type PASS }` block (RFC 3768 removed VRRP authentication; VRRPv3 has none) and protect the segment instead; if you need authentication use `auth_type AH` on all routers".to_string();
     context.finding(finding(
-        "vrrp-plaintext-auth",
+        code::VRRP_PLAINTEXT_AUTH,
         Severity::Warning,
         first.first_seen,
         group,
@@ -623,7 +624,7 @@ fn bad_ttl(group: &Group, router: &Router, context: &mut Context<'_>) {
     );
     let advice = "the adverts were routed or rewritten on the way (a router, a TTL-mangling firewall rule such as `iptables -t mangle ... TTL`), or the sender is not a standard VRRP implementation: keep the routers on one L2 segment; keepalived sends 255 unless `unicast_ttl` is set (unicast only)".to_string();
     context.finding(finding(
-        "vrrp-bad-ttl",
+        code::VRRP_BAD_TTL,
         Severity::Error,
         router.first_seen,
         group,
@@ -647,7 +648,7 @@ fn bad_checksum(group: &Group, router: &Router, context: &mut Context<'_>) {
         "corruption on the path or a faulty implementation; if the capture was taken on the sender itself, checksum offload can explain it (capture on another host to confirm)".to_string()
     };
     context.finding(finding(
-        "vrrp-bad-checksum",
+        code::VRRP_BAD_CHECKSUM,
         Severity::Error,
         router.first_seen,
         group,
@@ -687,7 +688,7 @@ pub fn report_across_groups(groups: &BTreeMap<GroupKey, Group>, context: &mut Co
         );
         let advice = "set the same `vrrp_version` (global_defs) or `version` (vrrp_instance) on every router of the group".to_string();
         context.finding(finding(
-            "vrrp-config-mismatch",
+            code::VRRP_CONFIG_MISMATCH,
             Severity::Error,
             start,
             first,
