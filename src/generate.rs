@@ -396,7 +396,7 @@ fn write_environment(page: &str, out: &mut dyn Write) -> io::Result<()> {
         out,
         "{}",
         roff_text(
-            "Table width on a terminal (default 120). Output that is not a terminal is always 120 columns wide."
+            "Table width on a terminal (default 160). Output that is not a terminal is always 160 columns wide."
         )
     )
 }

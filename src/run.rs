@@ -177,14 +177,15 @@ pub fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-fn terminal_width() -> Option<u16> {
+/// The terminal's width (COLUMNS, else 160), or None when stdout is not a terminal.
+pub fn terminal_width() -> Option<u16> {
     if !io::stdout().is_terminal() {
         return None;
     }
     std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())
-        .or(Some(160))
+        .or(Some(report::table::PIPE_WIDTH))
 }
 
 pub fn outcome(summary: &Summary, output: &OutputArgs) -> Outcome {

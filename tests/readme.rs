@@ -4,10 +4,13 @@
 //! Format: a line `$ COMMAND` is run with `sh -c` from the repository root, with the built
 //! `kaprobe` first on PATH, `NO_COLOR=1`, and stderr merged into stdout; the lines after it,
 //! up to the next `$ ` line or the end of the block, are its expected output. Table output is
-//! 120 columns wide because stdout is a pipe. Blocks fenced as ```console http-pending are
+//! 160 columns wide because stdout is a pipe. Blocks fenced as ```console http-pending are
 //! examples of the HTTP detector: skipped while `src/detect/http` does not exist, checked
 //! (and failing with the output to paste) once it does. Commands using jq are skipped with a
 //! message when jq is not installed.
+//!
+//! After an intended change of output, `KAPROBE_UPDATE_README=1 cargo test --test readme`
+//! pastes the current outputs into README.md (review the diff before committing).
 
 use std::path::Path;
 
@@ -74,10 +77,43 @@ fn has_jq() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Rewrites every console block's outputs with what the commands print now.
+fn update_readme(root: &Path, readme: &str) {
+    let mut updated = String::new();
+    let mut in_block = false;
+    for line in readme.lines() {
+        if let Some(info) = line.strip_prefix("```") {
+            if in_block {
+                in_block = false;
+            } else if info.split_whitespace().next() == Some("console") {
+                in_block = true;
+                updated.push_str("```console\n");
+                continue;
+            }
+            updated.push_str(line);
+            updated.push('\n');
+            continue;
+        }
+        if !in_block {
+            updated.push_str(line);
+            updated.push('\n');
+        } else if let Some(command) = line.strip_prefix("$ ") {
+            updated.push_str(line);
+            updated.push('\n');
+            updated.push_str(&run(command));
+        }
+    }
+    std::fs::write(root.join("README.md"), updated).unwrap();
+}
+
 #[test]
 fn readme_examples_print_what_is_pasted() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    if std::env::var_os("KAPROBE_UPDATE_README").is_some() {
+        update_readme(root, &readme);
+        return;
+    }
     let examples = examples(&readme);
     assert!(
         examples.len() >= 6,

@@ -9,7 +9,7 @@ use crate::knowledge::middleboxes::{Layer, MIDDLEBOXES};
 use crate::report::Severity;
 use crate::time::human_duration;
 use anyhow::{Context, Result};
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{Cell, Color, Table};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -23,18 +23,7 @@ fn write_json<T: Serialize>(value: &T, format: Format, out: &mut dyn Write) -> i
 }
 
 fn new_table(header: Vec<&str>, color: bool) -> Table {
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(120)
-        .set_header(header);
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table
+    crate::report::table::styled_table(header, color, crate::run::terminal_width())
 }
 
 fn with_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {

@@ -43,23 +43,37 @@ fn severity_cell(severity: Severity, color: bool) -> Cell {
     }
 }
 
+/// Width of tables written to a pipe or file: wide enough for a sysctl line in the advice
+/// column, fixed so that pasted output and snapshots do not depend on a window.
+pub const PIPE_WIDTH: u16 = 160;
+
+/// The table style every kaprobe command uses.
+pub fn styled_table(header: Vec<&str>, color: bool, width: Option<u16>) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width.unwrap_or(PIPE_WIDTH))
+        .set_header(header);
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table
+}
+
 fn write_findings(report: &Report, options: &TableOptions, out: &mut dyn Write) -> io::Result<()> {
     let findings = report.sorted_findings();
     if findings.is_empty() {
         writeln!(out, "No findings.")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(options.width.unwrap_or(160))
-        .set_header(vec!["severity", "code", "where", "what", "advice"]);
-    if options.color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
+    let mut table = styled_table(
+        vec!["severity", "code", "where", "what", "advice"],
+        options.color,
+        options.width,
+    );
     for finding in findings {
         table.add_row(finding_row(finding, options.color));
     }
