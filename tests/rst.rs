@@ -309,3 +309,57 @@ fn lvs_expiry_after_900s_is_matched_to_ipvs_and_the_director_answered() {
             .contains("tcp_keepalive_time=450")
     );
 }
+
+#[test]
+fn resets_to_both_ends_at_once_are_a_middlebox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Capture::new(Link::Ethernet);
+    let mut conv = Conversation::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    conv.handshake(&mut cap, 0.0, 0.002);
+    conv.client_sends(&mut cap, 0.01, b"hello", 0.001);
+    cap.tcp(
+        30.0,
+        seg("10.0.0.2:80", "10.0.0.1:40000")
+            .flags(RST | ACK)
+            .seq(conv.server_seq)
+            .ack(conv.client_seq),
+    );
+    cap.tcp(
+        30.0002,
+        seg("10.0.0.1:40000", "10.0.0.2:80")
+            .flags(RST | ACK)
+            .seq(conv.client_seq)
+            .ack(conv.server_seq),
+    );
+    let path = cap.write(dir.path(), "both.pcap");
+    let report = analyze_json(&[&path], &[]);
+    let rsts = report["connections"][0]["rsts"].as_array().unwrap();
+    assert_eq!(rsts.len(), 2);
+    for rst in rsts {
+        assert_eq!(rst["class"], "middlebox", "{rst}");
+        assert!(rst["evidence"]["both_ends"].is_string());
+    }
+}
+
+#[test]
+fn host_and_port_filters_restrict_the_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Capture::new(Link::Ethernet);
+    Conversation::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2).handshake(&mut cap, 0.0, 0.002);
+    Conversation::new("10.0.0.3:40000", "10.0.0.4:443", 1, 2).handshake(&mut cap, 0.1, 0.002);
+    let path = cap.write(dir.path(), "two.pcap");
+    let by_host = analyze_json(&[&path], &["--host", "10.0.0.4"]);
+    assert_eq!(by_host["summary"]["tcp_connections"], 1);
+    assert_eq!(by_host["connections"][0]["server"], "10.0.0.4:443");
+    let by_port = analyze_json(&[&path], &["--port", "80"]);
+    assert_eq!(by_port["summary"]["tcp_connections"], 1);
+    assert_eq!(by_port["connections"][0]["server"], "10.0.0.2:80");
+    assert_eq!(
+        by_port["inputs"][0]["packets"], 6,
+        "inputs count every packet read"
+    );
+    assert_eq!(
+        by_port["summary"]["packets"], 3,
+        "summary counts what was analyzed"
+    );
+}

@@ -83,6 +83,7 @@ impl Detector for RstDetector {
         for record in &mut records {
             recheck_with_later_packets(connection, record);
         }
+        mark_resets_to_both_ends(&mut records);
         let json_records: Vec<Value> = records
             .iter()
             .map(|r| json!({"ts": epoch_seconds(r.ts), "from": r.from, "class": r.class, "evidence": r.evidence}))
@@ -181,6 +182,40 @@ fn recheck_with_later_packets(connection: &Connection, record: &mut RstRecord) {
         json!("the claimed sender kept sending with another TTL"),
     );
     record.class = "middlebox";
+}
+
+/// A device that expires a flow and resets it (Azure Load Balancer with TCP reset on idle,
+/// Cisco ASA `set connection timeout idle ... reset`, F5 `reset-on-timeout`) sends a RST to
+/// each end at once, each claiming to come from the other: two RSTs from opposite ends
+/// within a millisecond. Real peers never reset each other simultaneously.
+fn mark_resets_to_both_ends(records: &mut [RstRecord]) {
+    const SIMULTANEOUS_SECS: f64 = 0.001;
+    let pairs: Vec<(usize, usize)> = records
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            records
+                .iter()
+                .enumerate()
+                .skip(i + 1)
+                .filter_map(move |(j, b)| {
+                    (a.from != b.from && b.ts.secs_since(a.ts).abs() <= SIMULTANEOUS_SECS)
+                        .then_some((i, j))
+                })
+        })
+        .collect();
+    for (i, j) in pairs {
+        for index in [i, j] {
+            if let Some(record) = records.get_mut(index) {
+                record
+                    .evidence
+                    .insert("both_ends".into(), json!("RSTs to both ends within 1 ms"));
+                if record.class != "idle-timeout" {
+                    record.class = "middlebox";
+                }
+            }
+        }
+    }
 }
 
 /// The initial TTL a stack most likely used: the next of 32, 64, 128, 255 at or above `ttl`.
@@ -372,6 +407,12 @@ fn explain_injected(rst: &RstRecord, route: &str) -> (String, String) {
     }
     if rst.evidence.contains_key("too_fast") {
         signs.push("it arrived faster than the path round trip allows".to_string());
+    }
+    if rst.evidence.contains_key("both_ends") {
+        signs.push("both ends were reset within a millisecond".to_string());
+    }
+    if rst.evidence.contains_key("race") {
+        signs.push("the claimed sender kept sending with another TTL".to_string());
     }
     (
         format!("A RST claiming to be from {} on {route} was injected by a device in the path: {}.", rst.from, signs.join("; ")),
