@@ -25,6 +25,9 @@ pub enum Command {
     /// Analyze capture files (pcap, pcapng, gzip of either, or - for stdin).
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Capture from a live interface (libpcap) and analyze while capturing.
+    #[command(after_help = crate::live::CAPTURE_EXAMPLES)]
+    Capture(crate::live::CaptureArgs),
 }
 
 const ANALYZE_EXAMPLES: &str = "Examples:

@@ -15,6 +15,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod flow;
+pub mod live;
 pub mod report;
 pub mod run;
 pub mod time;

@@ -23,6 +23,7 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Capture(args) => crate::live::run(args),
     }
 }
 
@@ -139,7 +140,7 @@ fn update_progress(bar: &ProgressBar, inputs: &InputSet, open_connections: usize
     bar.set_message(format!("{open_connections} open connections"));
 }
 
-fn render(report: &Report, output: &OutputArgs, timeline: bool) -> Result<()> {
+pub fn render(report: &Report, output: &OutputArgs, timeline: bool) -> Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match output.format {
