@@ -483,7 +483,7 @@ mod with_libpcap {
             return ProgressBar::hidden();
         }
         ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            ProgressStyle::with_template("{spinner} {elapsed} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         )
     }
@@ -499,8 +499,8 @@ mod with_libpcap {
     fn status_text(summary: &Summary, open_connections: usize) -> String {
         let findings = &summary.findings;
         let total_findings = findings.error + findings.warning + findings.info;
-        format!(
-            "{} packets · {} connections ({} open) · {} keepalive probes · {} RSTs · {} VRRP adverts · {} findings ({} errors, {} warnings)",
+        let mut text = format!(
+            "{} packets · {} connections ({} open) · {} keepalive probes · {} RSTs · {} VRRP adverts · {} findings",
             summary.packets,
             summary.tcp_connections + open_connections as u64,
             open_connections,
@@ -508,9 +508,14 @@ mod with_libpcap {
             summary.rsts,
             summary.vrrp_adverts,
             total_findings,
-            findings.error,
-            findings.warning
-        )
+        );
+        if findings.error + findings.warning > 0 {
+            text.push_str(&format!(
+                " ({} errors, {} warnings)",
+                findings.error, findings.warning
+            ));
+        }
+        text
     }
 
     fn print_interfaces(format: Format) -> Result<Outcome> {
@@ -572,7 +577,13 @@ mod with_libpcap {
             assert!(text.contains("7 keepalive probes"), "{text}");
             assert!(text.contains("2 RSTs"), "{text}");
             assert!(text.contains("40 VRRP adverts"), "{text}");
-            assert!(text.contains("1 findings (0 errors, 1 warnings)"), "{text}");
+            assert!(
+                text.ends_with("1 findings (0 errors, 1 warnings)"),
+                "{text}"
+            );
+            summary.findings.warning = 0;
+            summary.findings.info = 2;
+            assert!(status_text(&summary, 0).ends_with("· 2 findings"));
         }
     }
 }

@@ -441,7 +441,7 @@ client.close(); thread.join(idle + 6)
     }
 
     #[test]
-    fn sigterm_stops_the_capture_with_a_report_and_a_complete_file() {
+    fn sigterm_stops_the_capture_with_a_report_and_complete_rotated_files() {
         let Some(namespace) = Namespace::create("SIGTERM") else {
             return;
         };
@@ -450,7 +450,16 @@ client.close(); thread.join(idle + 6)
         let written_text = written.display().to_string();
         let capture = RunningCapture::start(
             &namespace,
-            &["-i", "any", "--format", "json", "-w", &written_text],
+            &[
+                "-i",
+                "any",
+                "--format",
+                "json",
+                "-w",
+                &written_text,
+                "--rotate-size",
+                "600",
+            ],
         );
         namespace.keepalive_traffic(dir.path(), 8082, 0.2);
         // Give libpcap's block timeout (100 ms) time to deliver the last frames.
@@ -467,9 +476,24 @@ client.close(); thread.join(idle + 6)
         assert_eq!(report["summary"]["tcp_connections"], 1);
         let captured = report["capture"]["packets_captured"].as_u64().unwrap_or(0);
         assert!(captured >= 8, "handshake, data, FINs: {captured}");
-        let reread = analyze_json(&[&written], &[]);
+        let files: Vec<std::path::PathBuf> = report["capture"]["files"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(Value::as_str)
+                    .map(Into::into)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // About 100 bytes a frame (SLL2 + IPv4 + TCP with options): several 600-byte parts.
+        assert!(files.len() >= 2, "{files:?}");
+        assert_eq!(files[0], written);
+        let parts: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+        let reread = analyze_json(&parts, &[]);
         assert_eq!(reread["summary"]["packets"], captured);
-        assert_eq!(reread["inputs"][0]["warnings"], Value::Array(Vec::new()));
+        for input in reread["inputs"].as_array().expect("inputs") {
+            assert_eq!(input["warnings"], Value::Array(Vec::new()), "{input}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Without `--rotate-size` everything goes to FILE. With it, a new file is started before a
 //! record would push the current one past SIZE: FILE, then FILE with `.1`, `.2`, ... inserted
 //! before its extension (`ka.pcap`, `ka.1.pcap`, `ka.2.pcap`), so each part stays a valid pcap
-//! that `kaprobe analyze ka*.pcap` merges back by timestamp. A file always holds at least one
+//! that `kaprobe analyze ka*.pcap` merges back by timestamp (note: analyze treats each file as
+//! its own capture point, so a connection spanning two parts counts once per part; `mergecap -a`
+//! joins the parts into one file first). A file always holds at least one
 //! record, even one larger than SIZE. Output is buffered; [`RotatingWriter::finish`] (and
 //! [`RotatingWriter::flush`], called a few times a second by the run loop) make every record
 //! written so far readable.
