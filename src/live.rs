@@ -17,7 +17,8 @@
 //!   warning there.
 //! - `capture`, a report section (top level in the JSON document; with `--format jsonl`, a
 //!   line `{"type":"capture",...}` before the closing `summary` line): `interface`, `link_type`, `filter` (null when none), `snaplen`,
-//!   `promiscuous`, `stop_reason` (`duration` | `count` | `signal`), `elapsed_s`,
+//!   `promiscuous`, `stop_reason` (`duration` | `count` | `signal` | `error`: libpcap failed
+//!   mid-capture, the report covers what came before and the exit status is 2), `elapsed_s`,
 //!   `packets_captured`, `statistics` (`received`, `dropped_by_kernel`,
 //!   `dropped_by_interface`; null when libpcap cannot tell), `files` (written with `-w`).
 
@@ -59,7 +60,7 @@ pub struct CaptureArgs {
     /// Also write the raw capture to FILE (classic pcap), flushed as it goes.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// With -w: start a new file (FILE.1.pcap, FILE.2.pcap, ...) before one would exceed SIZE
+    /// With -w: start a new file (for -w ka.pcap: ka.1.pcap, ka.2.pcap, ...) before one would exceed SIZE
     /// (bytes, or with a K/M/G suffix: 1024-based).
     #[arg(long, value_name = "SIZE", requires = "write", value_parser = parse_size)]
     pub rotate_size: Option<u64>,
@@ -219,6 +220,9 @@ mod with_libpcap {
         Duration,
         Count,
         Signal,
+        /// libpcap failed mid-capture (e.g. the interface went away): what was captured is
+        /// still reported, then kaprobe exits with status 2.
+        ReadError,
     }
 
     impl StopReason {
@@ -227,6 +231,7 @@ mod with_libpcap {
                 StopReason::Duration => "duration",
                 StopReason::Count => "count",
                 StopReason::Signal => "signal",
+                StopReason::ReadError => "error",
             }
         }
     }
@@ -375,7 +380,14 @@ mod with_libpcap {
             if args.count.is_some_and(|limit| input.packets >= limit) {
                 break StopReason::Count;
             }
-            if capture.next_packet(&mut packet)? {
+            let delivered = match capture.next_packet(&mut packet) {
+                Ok(delivered) => delivered,
+                Err(error) => {
+                    input.warn(format!("{error:#}; the capture stopped there"));
+                    break StopReason::ReadError;
+                }
+            };
+            if delivered {
                 input.count_packet(&packet);
                 if let Some(writer) = writer.as_mut() {
                     writer
@@ -427,6 +439,15 @@ mod with_libpcap {
             .map_err(|error| anyhow::Error::new(error).context("writing the JSON lines output"))?;
         report.sections.insert("capture", section);
         render(&report, &args.output, args.timeline)?;
+        if captured.stop_reason == StopReason::ReadError {
+            bail!(
+                "the capture on {} ended early (see the warning in the report, which covers what was captured until then)",
+                report
+                    .inputs
+                    .first()
+                    .map_or("?", |input| input.path.as_str())
+            );
+        }
         Ok(outcome(&report.summary, &args.output))
     }
 

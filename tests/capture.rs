@@ -316,6 +316,12 @@ client.close(); thread.join(idle + 6)
         assert_eq!(report["capture"]["stop_reason"], "duration");
         assert_eq!(report["capture"]["filter"], "tcp port 8080");
         assert!(stderr.contains("dropped by kernel"), "{stderr}");
+        let statistics = &report["capture"]["statistics"];
+        assert_eq!(statistics["dropped_by_kernel"], 0, "{statistics}");
+        assert!(
+            statistics["received"].as_u64().unwrap_or(0) >= probes,
+            "{statistics}"
+        );
 
         let reread = analyze_json(&[&written], &[]);
         assert_eq!(reread["summary"]["keepalive_probes"], probes);
@@ -494,6 +500,38 @@ client.close(); thread.join(idle + 6)
         for input in reread["inputs"].as_array().expect("inputs") {
             assert_eq!(input["warnings"], Value::Array(Vec::new()), "{input}");
         }
+    }
+
+    #[test]
+    fn an_interface_that_disappears_ends_the_capture_with_a_report_and_status_2() {
+        let Some(namespace) = Namespace::create("interface disappears") else {
+            return;
+        };
+        let ns = namespace.name.as_str();
+        for command in [
+            &[
+                "-n", ns, "link", "add", "kp0", "type", "veth", "peer", "name", "kp1",
+            ][..],
+            &["-n", ns, "link", "set", "kp0", "up"],
+            &["-n", ns, "link", "set", "kp1", "up"],
+        ] {
+            assert!(run_quietly("ip", command), "ip {command:?}");
+        }
+        let capture = RunningCapture::start(
+            &namespace,
+            &["-i", "kp0", "--duration", "15s", "--format", "json"],
+        );
+        assert!(run_quietly("ip", &["-n", ns, "link", "del", "kp0"]));
+        let (status, stdout, stderr) = capture.wait(Duration::from_secs(10));
+        assert_eq!(status, 2, "{stderr}");
+        assert!(stderr.contains("ended early"), "{stderr}");
+        let report = parse_json(&stdout, &stderr);
+        assert_eq!(report["capture"]["stop_reason"], "error");
+        let warnings = report["inputs"][0]["warnings"].to_string();
+        assert!(
+            warnings.contains("reading packets from kp0 failed"),
+            "{warnings}"
+        );
     }
 
     #[test]
