@@ -60,8 +60,8 @@ pub struct CaptureArgs {
     /// Also write the raw capture to FILE (classic pcap), flushed as it goes.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// With -w: start a new file (for -w ka.pcap: ka.1.pcap, ka.2.pcap, ...) before one would exceed SIZE
-    /// (bytes, or with a K/M/G suffix: 1024-based).
+    /// With -w: start a new file (for -w ka.pcap: ka.1.pcap, ka.2.pcap, ...) before one
+    /// would exceed SIZE (bytes, or with a K/M/G suffix: 1024-based).
     #[arg(long, value_name = "SIZE", requires = "write", value_parser = parse_size)]
     pub rotate_size: Option<u64>,
     /// Bytes of each packet to keep.
