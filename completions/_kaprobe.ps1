@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaprobe' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)')
+            [CompletionResult]::new('capture', 'capture', [CompletionResultType]::ParameterValue, 'Capture from a live interface (libpcap) and analyze while capturing')
             [CompletionResult]::new('sysctl', 'sysctl', [CompletionResultType]::ParameterValue, 'Check this host''s TCP keepalive sysctls against the devices it sits behind')
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List this host''s TCP sockets with their keepalive timers and owners')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding code: what it means, why it happens, what to do')
@@ -41,6 +42,38 @@ Register-ArgumentCompleter -Native -CommandName 'kaprobe' -ScriptBlock {
             [CompletionResult]::new('--idle-threshold', '--idle-threshold', [CompletionResultType]::ParameterName, 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)')
             [CompletionResult]::new('--middlebox-timeout', '--middlebox-timeout', [CompletionResultType]::ParameterName, 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable. Advice is computed from the smallest')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar on stderr')
+            [CompletionResult]::new('--timeline', '--timeline', [CompletionResultType]::ParameterName, 'Print, for each connection or VRRP group with a finding, its chronological timeline')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'With --timeline: timelines for every connection, not only those with findings')
+            [CompletionResult]::new('--show-secrets', '--show-secrets', [CompletionResultType]::ParameterName, 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'kaprobe;capture' {
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Interface to capture on; `any` captures on all (as Linux cooked SLL2). Default: libpcap''s default device')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Interface to capture on; `any` captures on all (as Linux cooked SLL2). Default: libpcap''s default device')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Capture filter, a tcpdump (pcap-filter) expression compiled by libpcap, e.g. ''tcp port 443 or vrrp''')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Capture filter, a tcpdump (pcap-filter) expression compiled by libpcap, e.g. ''tcp port 443 or vrrp''')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 30s, 10m, 2h). Default: until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Stop after this many packets')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many packets')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Also write the raw capture to FILE (classic pcap), flushed as it goes')
+            [CompletionResult]::new('--write', '--write', [CompletionResultType]::ParameterName, 'Also write the raw capture to FILE (classic pcap), flushed as it goes')
+            [CompletionResult]::new('--rotate-size', '--rotate-size', [CompletionResultType]::ParameterName, 'With -w: start a new file (for -w ka.pcap: ka.1.pcap, ka.2.pcap, ...) before one would exceed SIZE (bytes, or with a K/M/G suffix: 1024-based)')
+            [CompletionResult]::new('--snaplen', '--snaplen', [CompletionResultType]::ParameterName, 'Bytes of each packet to keep')
+            [CompletionResult]::new('--buffer-size', '--buffer-size', [CompletionResultType]::ParameterName, 'Kernel capture buffer size (bytes, or with a K/M/G suffix). Raise it when drops are reported')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit with status 1 when a finding of this severity or worse is reported')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in the table')
+            [CompletionResult]::new('--idle-threshold', '--idle-threshold', [CompletionResultType]::ParameterName, 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)')
+            [CompletionResult]::new('--middlebox-timeout', '--middlebox-timeout', [CompletionResultType]::ParameterName, 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)')
+            [CompletionResult]::new('--no-promisc', '--no-promisc', [CompletionResultType]::ParameterName, 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)')
+            [CompletionResult]::new('--immediate', '--immediate', [CompletionResultType]::ParameterName, 'Immediate mode: packets are delivered one by one as they arrive instead of in blocks (more responsive, more CPU)')
+            [CompletionResult]::new('--list-interfaces', '--list-interfaces', [CompletionResultType]::ParameterName, 'List the interfaces libpcap can capture on, and exit')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar on stderr')
             [CompletionResult]::new('--timeline', '--timeline', [CompletionResultType]::ParameterName, 'Print, for each connection or VRRP group with a finding, its chronological timeline')
@@ -106,6 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaprobe' -ScriptBlock {
         }
         'kaprobe;help' {
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)')
+            [CompletionResult]::new('capture', 'capture', [CompletionResultType]::ParameterValue, 'Capture from a live interface (libpcap) and analyze while capturing')
             [CompletionResult]::new('sysctl', 'sysctl', [CompletionResultType]::ParameterValue, 'Check this host''s TCP keepalive sysctls against the devices it sits behind')
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List this host''s TCP sockets with their keepalive timers and owners')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain a finding code: what it means, why it happens, what to do')
@@ -113,6 +147,9 @@ Register-ArgumentCompleter -Native -CommandName 'kaprobe' -ScriptBlock {
             break
         }
         'kaprobe;help;analyze' {
+            break
+        }
+        'kaprobe;help;capture' {
             break
         }
         'kaprobe;help;sysctl' {

@@ -23,6 +23,7 @@ set edit:completion:arg-completer[kaprobe] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand analyze 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)'
+            cand capture 'Capture from a live interface (libpcap) and analyze while capturing'
             cand sysctl 'Check this host''s TCP keepalive sysctls against the devices it sits behind'
             cand sockets 'List this host''s TCP sockets with their keepalive timers and owners'
             cand explain 'Explain a finding code: what it means, why it happens, what to do'
@@ -37,6 +38,37 @@ set edit:completion:arg-completer[kaprobe] = {|@words|
             cand --idle-threshold 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)'
             cand --middlebox-timeout 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable. Advice is computed from the smallest'
             cand --max-connections 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)'
+            cand -q 'No progress bar on stderr'
+            cand --quiet 'No progress bar on stderr'
+            cand --timeline 'Print, for each connection or VRRP group with a finding, its chronological timeline'
+            cand --all 'With --timeline: timelines for every connection, not only those with findings'
+            cand --show-secrets 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'kaprobe;capture'= {
+            cand -i 'Interface to capture on; `any` captures on all (as Linux cooked SLL2). Default: libpcap''s default device'
+            cand --interface 'Interface to capture on; `any` captures on all (as Linux cooked SLL2). Default: libpcap''s default device'
+            cand -f 'Capture filter, a tcpdump (pcap-filter) expression compiled by libpcap, e.g. ''tcp port 443 or vrrp'''
+            cand --filter 'Capture filter, a tcpdump (pcap-filter) expression compiled by libpcap, e.g. ''tcp port 443 or vrrp'''
+            cand --duration 'Stop after this long (e.g. 30s, 10m, 2h). Default: until Ctrl-C or SIGTERM'
+            cand -c 'Stop after this many packets'
+            cand --count 'Stop after this many packets'
+            cand -w 'Also write the raw capture to FILE (classic pcap), flushed as it goes'
+            cand --write 'Also write the raw capture to FILE (classic pcap), flushed as it goes'
+            cand --rotate-size 'With -w: start a new file (for -w ka.pcap: ka.1.pcap, ka.2.pcap, ...) before one would exceed SIZE (bytes, or with a K/M/G suffix: 1024-based)'
+            cand --snaplen 'Bytes of each packet to keep'
+            cand --buffer-size 'Kernel capture buffer size (bytes, or with a K/M/G suffix). Raise it when drops are reported'
+            cand --format 'Output format'
+            cand --fail-on 'Exit with status 1 when a finding of this severity or worse is reported'
+            cand --color 'When to use colours in the table'
+            cand --idle-threshold 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)'
+            cand --middlebox-timeout 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable'
+            cand --max-connections 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)'
+            cand -p 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)'
+            cand --no-promisc 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)'
+            cand --immediate 'Immediate mode: packets are delivered one by one as they arrive instead of in blocks (more responsive, more CPU)'
+            cand --list-interfaces 'List the interfaces libpcap can capture on, and exit'
             cand -q 'No progress bar on stderr'
             cand --quiet 'No progress bar on stderr'
             cand --timeline 'Print, for each connection or VRRP group with a finding, its chronological timeline'
@@ -94,12 +126,15 @@ set edit:completion:arg-completer[kaprobe] = {|@words|
         }
         &'kaprobe;help'= {
             cand analyze 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)'
+            cand capture 'Capture from a live interface (libpcap) and analyze while capturing'
             cand sysctl 'Check this host''s TCP keepalive sysctls against the devices it sits behind'
             cand sockets 'List this host''s TCP sockets with their keepalive timers and owners'
             cand explain 'Explain a finding code: what it means, why it happens, what to do'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kaprobe;help;analyze'= {
+        }
+        &'kaprobe;help;capture'= {
         }
         &'kaprobe;help;sysctl'= {
             cand check 'Check this host''s TCP keepalive settings against the devices it sits behind'

@@ -27,6 +27,7 @@ end
 complete -c kaprobe -n "__fish_kaprobe_needs_command" -s h -l help -d 'Print help'
 complete -c kaprobe -n "__fish_kaprobe_needs_command" -s V -l version -d 'Print version'
 complete -c kaprobe -n "__fish_kaprobe_needs_command" -f -a "analyze" -d 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)'
+complete -c kaprobe -n "__fish_kaprobe_needs_command" -f -a "capture" -d 'Capture from a live interface (libpcap) and analyze while capturing'
 complete -c kaprobe -n "__fish_kaprobe_needs_command" -f -a "sysctl" -d 'Check this host\'s TCP keepalive sysctls against the devices it sits behind'
 complete -c kaprobe -n "__fish_kaprobe_needs_command" -f -a "sockets" -d 'List this host\'s TCP sockets with their keepalive timers and owners'
 complete -c kaprobe -n "__fish_kaprobe_needs_command" -f -a "explain" -d 'Explain a finding code: what it means, why it happens, what to do'
@@ -51,6 +52,35 @@ complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l timeline -d 
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l all -d 'With --timeline: timelines for every connection, not only those with findings'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l show-secrets -d 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s i -l interface -d 'Interface to capture on; `any` captures on all (as Linux cooked SLL2). Default: libpcap\'s default device' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s f -l filter -d 'Capture filter, a tcpdump (pcap-filter) expression compiled by libpcap, e.g. \'tcp port 443 or vrrp\'' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l duration -d 'Stop after this long (e.g. 30s, 10m, 2h). Default: until Ctrl-C or SIGTERM' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s c -l count -d 'Stop after this many packets' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s w -l write -d 'Also write the raw capture to FILE (classic pcap), flushed as it goes' -r -F
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l rotate-size -d 'With -w: start a new file (for -w ka.pcap: ka.1.pcap, ka.2.pcap, ...) before one would exceed SIZE (bytes, or with a K/M/G suffix: 1024-based)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l snaplen -d 'Bytes of each packet to keep' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l buffer-size -d 'Kernel capture buffer size (bytes, or with a K/M/G suffix). Raise it when drops are reported' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l format -d 'Output format' -r -f -a "table\t'Findings table and summary for people'
+json\t'One JSON document (schema: docs/json.md)'
+jsonl\t'One JSON object per line, streamed as the analysis goes'"
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l fail-on -d 'Exit with status 1 when a finding of this severity or worse is reported' -r -f -a "info\t''
+warning\t''
+error\t''
+never\t'Always exit 0 unless kaprobe itself failed'"
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l color -d 'When to use colours in the table' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l idle-threshold -d 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l middlebox-timeout -d 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l max-connections -d 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s p -l no-promisc -d 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l immediate -d 'Immediate mode: packets are delivered one by one as they arrive instead of in blocks (more responsive, more CPU)'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l list-interfaces -d 'List the interfaces libpcap can capture on, and exit'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s q -l quiet -d 'No progress bar on stderr'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l timeline -d 'Print, for each connection or VRRP group with a finding, its chronological timeline'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l all -d 'With --timeline: timelines for every connection, not only those with findings'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l show-secrets -d 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand sysctl; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand sysctl; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Check this host\'s TCP keepalive settings against the devices it sits behind'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand sysctl; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -92,9 +122,10 @@ complete -c kaprobe -n "__fish_kaprobe_using_subcommand sockets" -l no-keepalive
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand sockets" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand explain" -l list -d 'List every finding code with its severity and title'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze sysctl sockets explain help" -f -a "analyze" -d 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)'
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze sysctl sockets explain help" -f -a "sysctl" -d 'Check this host\'s TCP keepalive sysctls against the devices it sits behind'
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze sysctl sockets explain help" -f -a "sockets" -d 'List this host\'s TCP sockets with their keepalive timers and owners'
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze sysctl sockets explain help" -f -a "explain" -d 'Explain a finding code: what it means, why it happens, what to do'
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze sysctl sockets explain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze capture sysctl sockets explain help" -f -a "analyze" -d 'Analyze capture files (pcap, pcapng, gzip of either, or - for stdin)'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze capture sysctl sockets explain help" -f -a "capture" -d 'Capture from a live interface (libpcap) and analyze while capturing'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze capture sysctl sockets explain help" -f -a "sysctl" -d 'Check this host\'s TCP keepalive sysctls against the devices it sits behind'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze capture sysctl sockets explain help" -f -a "sockets" -d 'List this host\'s TCP sockets with their keepalive timers and owners'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze capture sysctl sockets explain help" -f -a "explain" -d 'Explain a finding code: what it means, why it happens, what to do'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and not __fish_seen_subcommand_from analyze capture sysctl sockets explain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand help; and __fish_seen_subcommand_from sysctl" -f -a "check" -d 'Check this host\'s TCP keepalive settings against the devices it sits behind'

@@ -25,6 +25,9 @@ pub enum Command {
     /// Analyze capture files (pcap, pcapng, gzip of either, or - for stdin).
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Capture from a live interface (libpcap) and analyze while capturing.
+    #[command(after_help = crate::live::CAPTURE_EXAMPLES)]
+    Capture(crate::live::CaptureArgs),
     /// Check this host's TCP keepalive sysctls against the devices it sits behind.
     #[command(after_help = SYSCTL_EXAMPLES)]
     Sysctl {

@@ -19,6 +19,7 @@ pub mod flow;
 pub mod generate;
 pub mod host;
 pub mod knowledge;
+pub mod live;
 pub mod report;
 pub mod run;
 pub mod time;

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Sockets(args) => crate::host::run_sockets(args),
         Command::Explain(args) => crate::explain::run(args),
         Command::Generate(args) => crate::generate::run(args),
+        Command::Capture(args) => crate::live::run(args),
     }
 }
 
@@ -144,7 +145,7 @@ fn update_progress(bar: &ProgressBar, inputs: &InputSet, open_connections: usize
     bar.set_message(format!("{open_connections} open connections"));
 }
 
-fn render(report: &Report, output: &OutputArgs, timeline: bool) -> Result<()> {
+pub fn render(report: &Report, output: &OutputArgs, timeline: bool) -> Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match output.format {

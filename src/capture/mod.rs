@@ -6,7 +6,10 @@
 //! real captures named `.pcap` are often pcapng.
 
 pub mod file;
+#[cfg(feature = "capture")]
+pub mod live;
 pub mod merge;
+pub mod rotate;
 pub mod writer;
 
 use crate::time::Timestamp;
