@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaprobe' -ScriptBlock {
             [CompletionResult]::new('--timeline', '--timeline', [CompletionResultType]::ParameterName, 'Print, for each connection or VRRP group with a finding, its chronological timeline')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'With --timeline: timelines for every connection, not only those with findings')
             [CompletionResult]::new('--show-secrets', '--show-secrets', [CompletionResultType]::ParameterName, 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting')
+            [CompletionResult]::new('--one-vantage', '--one-vantage', [CompletionResultType]::ParameterName, 'The files are consecutive parts of one capture (kaprobe capture --rotate-size, tcpdump -C/-G): connections continue from one file to the next. Without it, each file is a separate vantage point and the same connection in two files is compared')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

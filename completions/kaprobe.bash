@@ -88,7 +88,7 @@ _kaprobe() {
             return 0
             ;;
         kaprobe__subcmd__analyze)
-            opts="-q -h --format --fail-on --color --quiet --timeline --all --host --port --idle-threshold --middlebox-timeout --show-secrets --max-connections --help"
+            opts="-q -h --format --fail-on --color --quiet --timeline --all --host --port --idle-threshold --middlebox-timeout --show-secrets --one-vantage --max-connections --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

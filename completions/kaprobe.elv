@@ -43,6 +43,7 @@ set edit:completion:arg-completer[kaprobe] = {|@words|
             cand --timeline 'Print, for each connection or VRRP group with a finding, its chronological timeline'
             cand --all 'With --timeline: timelines for every connection, not only those with findings'
             cand --show-secrets 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting'
+            cand --one-vantage 'The files are consecutive parts of one capture (kaprobe capture --rotate-size, tcpdump -C/-G): connections continue from one file to the next. Without it, each file is a separate vantage point and the same connection in two files is compared'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

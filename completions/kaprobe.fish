@@ -51,6 +51,7 @@ complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -s q -l quiet -
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l timeline -d 'Print, for each connection or VRRP group with a finding, its chronological timeline'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l all -d 'With --timeline: timelines for every connection, not only those with findings'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l show-secrets -d 'Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting'
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l one-vantage -d 'The files are consecutive parts of one capture (kaprobe capture --rotate-size, tcpdump -C/-G): connections continue from one file to the next. Without it, each file is a separate vantage point and the same connection in two files is compared'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s i -l interface -d 'Interface to capture on; `any` captures on all (as Linux cooked SLL2). Default: libpcap\'s default device' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s f -l filter -d 'Capture filter, a tcpdump (pcap-filter) expression compiled by libpcap, e.g. \'tcp port 443 or vrrp\'' -r

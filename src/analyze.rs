@@ -85,13 +85,13 @@ impl Analysis {
             ip: ip.destination,
             port: tcp.destination_port,
         };
-        let key = FlowKey::new(
-            packet.input,
-            packet.interface,
-            packet.vlan,
-            source,
-            destination,
-        );
+        // Several inputs are several vantage points unless they are parts of one capture.
+        let vantage = if self.config.one_vantage {
+            0
+        } else {
+            packet.input
+        };
+        let key = FlowKey::new(vantage, packet.interface, packet.vlan, source, destination);
         let facts = SegmentFacts {
             tcp,
             ttl: ip.ttl,

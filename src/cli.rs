@@ -144,6 +144,11 @@ pub struct AnalyzeArgs {
     /// Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting.
     #[arg(long)]
     pub show_secrets: bool,
+    /// The files are consecutive parts of one capture (kaprobe capture --rotate-size,
+    /// tcpdump -C/-G): connections continue from one file to the next. Without it, each file
+    /// is a separate vantage point and the same connection in two files is compared.
+    #[arg(long)]
+    pub one_vantage: bool,
     /// Track at most this many connections at once; the least recently active are finished
     /// early past it (a warning says so).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]

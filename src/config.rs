@@ -24,6 +24,9 @@ pub struct AnalysisConfig {
     pub max_timeline_events: usize,
     /// How many inputs are analyzed together (several enable vantage-point correlation).
     pub input_count: usize,
+    /// `--one-vantage`: the inputs are consecutive parts of one capture (`-w` rotation,
+    /// `tcpdump -C`), so a connection continues across them instead of being a second copy.
+    pub one_vantage: bool,
 }
 
 impl Default for AnalysisConfig {
@@ -39,6 +42,7 @@ impl Default for AnalysisConfig {
             ports: Vec::new(),
             max_timeline_events: 400,
             input_count: 1,
+            one_vantage: false,
         }
     }
 }

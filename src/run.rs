@@ -68,6 +68,7 @@ fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
         hosts: args.hosts.clone(),
         ports: args.ports.clone(),
         input_count: args.files.len(),
+        one_vantage: args.one_vantage,
         ..AnalysisConfig::default()
     };
     config.tracker.max_connections = args.max_connections.max(1);

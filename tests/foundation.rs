@@ -283,3 +283,21 @@ fn corpus_packet_counts_equal_tshark() {
     }
     assert!(checked >= 60);
 }
+
+#[test]
+fn consecutive_parts_of_one_capture_continue_connections_with_one_vantage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Capture::new(Link::Ethernet);
+    let mut conv = Conversation::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    conv.handshake(&mut first, 0.0, 0.002);
+    let mut second = Capture::new(Link::Ethernet);
+    conv.client_sends(&mut second, 1.0, b"later", 0.001);
+    let a = first.write(dir.path(), "part0.pcap");
+    let b = second.write(dir.path(), "part1.pcap");
+    let separate = analyze_json(&[&a, &b], &[]);
+    assert_eq!(separate["summary"]["tcp_connections"], 2);
+    let joined = analyze_json(&[&a, &b], &["--one-vantage"]);
+    assert_eq!(joined["summary"]["tcp_connections"], 1);
+    assert_eq!(joined["connections"][0]["packets"], 5);
+    assert_eq!(joined["connections"][0]["roles_inferred"], false);
+}

@@ -5,7 +5,7 @@
 //! record would push the current one past SIZE: FILE, then FILE with `.1`, `.2`, ... inserted
 //! before its extension (`ka.pcap`, `ka.1.pcap`, `ka.2.pcap`), so each part stays a valid pcap
 //! that `kaprobe analyze ka*.pcap` merges back by timestamp (note: analyze treats each file as
-//! its own capture point, so a connection spanning two parts counts once per part; `mergecap -a`
+//! its own capture point, so a connection spanning two parts counts once per part; ``kaprobe analyze --one-vantage` (or mergecap -a)`
 //! joins the parts into one file first). A file always holds at least one
 //! record, even one larger than SIZE. Output is buffered; [`RotatingWriter::finish`] (and
 //! [`RotatingWriter::flush`], called a few times a second by the run loop) make every record

@@ -52,7 +52,7 @@ struct Observation {
 impl RstDetector {
     pub fn new(config: &AnalysisConfig) -> RstDetector {
         RstDetector {
-            multiple_inputs: config.input_count > 1,
+            multiple_inputs: config.input_count > 1 && !config.one_vantage,
             ..RstDetector::default()
         }
     }
