@@ -4,9 +4,9 @@
 //! Without `--rotate-size` everything goes to FILE. With it, a new file is started before a
 //! record would push the current one past SIZE: FILE, then FILE with `.1`, `.2`, ... inserted
 //! before its extension (`ka.pcap`, `ka.1.pcap`, `ka.2.pcap`), so each part stays a valid pcap
-//! that `kaprobe analyze ka*.pcap` merges back by timestamp (note: analyze treats each file as
-//! its own capture point, so a connection spanning two parts counts once per part; ``kaprobe analyze --one-vantage` (or mergecap -a)`
-//! joins the parts into one file first). A file always holds at least one
+//! that `kaprobe analyze --one-vantage ka*.pcap` reads back as one capture (without
+//! `--one-vantage` each file is its own vantage point, and a connection spanning two parts
+//! would count once per part). A file always holds at least one
 //! record, even one larger than SIZE. Output is buffered; [`RotatingWriter::finish`] (and
 //! [`RotatingWriter::flush`], called a few times a second by the run loop) make every record
 //! written so far readable.
