@@ -65,6 +65,8 @@ pub struct CaptureReader {
     index: u16,
     container: Container,
     finished: bool,
+    /// Size of pcap-parser's buffer: it only says whether a grow worked, not the size.
+    buffer_bytes: usize,
     pub summary: InputSummary,
     /// Compressed or raw bytes read so far from the file (progress).
     pub bytes_read: Arc<AtomicU64>,
@@ -75,7 +77,6 @@ pub struct CaptureReader {
 impl CaptureReader {
     /// Opens `path` (`-` is stdin) and recognizes its format by magic bytes.
     pub fn open(path: &str, index: u16) -> Result<CaptureReader> {
-        let counter = Arc::new(AtomicU64::new(0));
         let (source, total_bytes): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
             (Box::new(io::stdin()), None)
         } else {
@@ -86,6 +87,19 @@ impl CaptureReader {
             }
             (Box::new(file), size)
         };
+        let mut reader = CaptureReader::from_reader(path, index, source)?;
+        reader.total_bytes = total_bytes;
+        Ok(reader)
+    }
+
+    /// Reads a capture from any byte stream; `path` names it in messages and `inputs[].path`.
+    /// Used by `open`, and by the fuzz targets, which have no files.
+    pub fn from_reader(
+        path: &str,
+        index: u16,
+        source: Box<dyn Read + Send>,
+    ) -> Result<CaptureReader> {
+        let counter = Arc::new(AtomicU64::new(0));
         let counted = CountingReader {
             inner: source,
             counter: Arc::clone(&counter),
@@ -103,9 +117,10 @@ impl CaptureReader {
             index,
             container: Container::default(),
             finished: false,
+            buffer_bytes: READ_BUFFER_BYTES,
             summary,
             bytes_read: counter,
-            total_bytes,
+            total_bytes: None,
         })
     }
 
@@ -163,8 +178,9 @@ impl CaptureReader {
     }
 
     fn grow(&mut self) {
-        let current = self.reader.data().len().max(READ_BUFFER_BYTES);
-        let wanted = current.saturating_mul(2);
+        // Doubled from the buffer's real size: the data in it can be much less after a short
+        // read (pipes, gzip), and a "grow" to less than the capacity fails.
+        let wanted = self.buffer_bytes.saturating_mul(2);
         if wanted > MAX_RECORD_BYTES || !self.reader.grow(wanted) {
             let message = format!(
                 "record at byte {} is larger than {} MiB: the file is corrupt from here on; the rest was not read",
@@ -173,6 +189,7 @@ impl CaptureReader {
             );
             self.stop(message);
         } else {
+            self.buffer_bytes = wanted;
             self.refill();
         }
     }
@@ -193,6 +210,9 @@ enum Step {
 struct Container {
     legacy_link_type: LinkType,
     legacy_nanoseconds: bool,
+    legacy_snaplen: u32,
+    /// A frame longer than the snaplen was already reported (once per file is enough).
+    over_snaplen_reported: bool,
     interfaces: Vec<Interface>,
 }
 
@@ -201,6 +221,8 @@ impl Default for Container {
         Container {
             legacy_link_type: LinkType::Unknown(u32::MAX),
             legacy_nanoseconds: false,
+            legacy_snaplen: 0,
+            over_snaplen_reported: false,
             interfaces: Vec::new(),
         }
     }
@@ -218,10 +240,12 @@ impl Container {
             PcapBlockOwned::LegacyHeader(header) => {
                 self.legacy_link_type = LinkType::from_number(header.network.0 as u32);
                 self.legacy_nanoseconds = header.is_nanosecond_precision();
+                self.legacy_snaplen = header.snaplen;
                 summary.note_link_type(self.legacy_link_type);
                 false
             }
             PcapBlockOwned::Legacy(frame) => {
+                self.check_snaplen(frame.caplen, summary);
                 let fraction = if self.legacy_nanoseconds {
                     i64::from(frame.ts_usec)
                 } else {
@@ -240,6 +264,20 @@ impl Container {
             }
             PcapBlockOwned::NG(block) => self.take_pcapng_block(block, out, summary),
         }
+    }
+
+    /// A record longer than the file's own snaplen means a sloppy writer or a damaged length;
+    /// the data is there, so it is read, but the user should know the header lies.
+    fn check_snaplen(&mut self, caplen: u32, summary: &mut InputSummary) {
+        if self.over_snaplen_reported || self.legacy_snaplen == 0 || caplen <= self.legacy_snaplen {
+            return;
+        }
+        self.over_snaplen_reported = true;
+        summary.warn(format!(
+            "frame {} has {caplen} captured bytes, more than the snaplen {} in the file header; read anyway (later such frames are not listed)",
+            summary.packets + 1,
+            self.legacy_snaplen
+        ));
     }
 
     fn take_pcapng_block(

@@ -123,6 +123,9 @@ pub struct InputSummary {
     /// Frames whose link type kaprobe does not decode (counted, not analyzed).
     pub unknown_link_packets: u64,
     pub warnings: Vec<String>,
+    /// Time already went backwards once in this input (reported once).
+    #[serde(skip)]
+    pub backwards_reported: bool,
 }
 
 impl InputSummary {
@@ -137,6 +140,18 @@ impl InputSummary {
         self.packets += 1;
         self.bytes += packet.data.len() as u64;
         let ts = packet.ts.as_secs_f64();
+        if let Some(last) = self.last_ts
+            && ts < last
+            && !self.backwards_reported
+        {
+            // Kept in file order (as tshark does); durations across the step are meaningless.
+            self.backwards_reported = true;
+            self.warn(format!(
+                "timestamps go backwards at frame {} (by {:.6} s); frames are analyzed in file order (later steps back are not listed)",
+                self.packets,
+                last - ts
+            ));
+        }
         if self.first_ts.is_none() {
             self.first_ts = Some(ts);
         }

@@ -54,6 +54,9 @@ pub struct Tracker {
     pub evicted_for_capacity: u64,
 }
 
+/// At the connection cap, 1/EVICTION_FRACTION of the table is finished at once.
+const EVICTION_FRACTION: usize = 64;
+
 /// Sweeps run at most this often in capture time.
 const SWEEP_INTERVAL_SECS: f64 = 10.0;
 
@@ -129,22 +132,29 @@ impl Tracker {
                 .is_none_or(|_| existing.client.base_seq != Some(segment.tcp.seq.wrapping_add(1)))
     }
 
+    /// At the cap, finishes the least recently active connections: a batch of them, so that
+    /// the scan over the table (needed to find them) is paid once per [`EVICTION_FRACTION`]
+    /// of the cap rather than once per new connection, which made a SYN flood quadratic.
     fn make_room(&mut self) {
         if self.connections.len() < self.config.max_connections {
             return;
         }
-        // Rare path (a table at its cap): one linear scan to find the stalest connection.
-        let stalest = self
-            .connections
-            .iter()
-            .min_by_key(|(_, c)| (c.last_seen, c.id))
-            .map(|(key, _)| *key);
-        if let Some(key) = stalest
-            && let Some(old) = self.connections.remove(&key)
-        {
-            self.evicted_for_capacity += 1;
-            self.ended.push(old);
+        let batch = (self.connections.len() / EVICTION_FRACTION).max(1);
+        let mut last_seen: Vec<Timestamp> =
+            self.connections.values().map(|c| c.last_seen).collect();
+        if last_seen.len() < batch {
+            return; // only with a cap of 0 and an empty table
         }
+        let cutoff = *last_seen.select_nth_unstable(batch - 1).1;
+        drop(last_seen);
+        let mut taken = 0;
+        let evicted = self.connections.extract_if(|_, connection| {
+            let take = taken < batch && connection.last_seen <= cutoff;
+            taken += usize::from(take);
+            take
+        });
+        self.ended.extend(evicted.map(|(_, connection)| connection));
+        self.evicted_for_capacity += taken as u64;
     }
 
     fn maybe_sweep(&mut self, now: Timestamp) {
