@@ -205,7 +205,8 @@ impl Analysis {
         if self.tracker.evicted_for_capacity > 0
             && let Some(first) = report.inputs.first_mut()
         {
-            first.warn(format!(
+            // Pushed past the per-input warning cap: this one must never be lost.
+            first.warnings.push(format!(
                 "more than {} connections were open at once: {} of the least recently active were finished early (raise --max-connections)",
                 self.config.tracker.max_connections, self.tracker.evicted_for_capacity
             ));

@@ -118,7 +118,11 @@ impl Collector {
     }
 
     fn add_finding(&mut self, finding: Finding) {
-        self.flagged.insert(finding.subject);
+        // Only timelines need to know which subjects were flagged; without them the set would
+        // grow with every finding of a long capture.
+        if self.keep_timelines {
+            self.flagged.insert(finding.subject);
+        }
         if self.stream.is_some() {
             self.write_line("finding", &finding);
         } else {
@@ -181,10 +185,6 @@ impl Collector {
             .map(|subject| (subject, self.take_timeline(subject, all)))
             .filter(|(_, events)| !events.is_empty())
             .collect()
-    }
-
-    pub fn has_findings(&self, subject: Subject) -> bool {
-        self.flagged.contains(&subject)
     }
 
     /// Writes one JSON line `{"type": kind, ...object}`.
