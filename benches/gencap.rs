@@ -4,8 +4,11 @@
 //! Run it through cargo so that it is built optimized:
 //!
 //! ```text
-//! cargo bench --bench gencap -- --bytes 1G --out /tmp/kaprobe-bench-1g.pcap [--seed 1]
+//! cargo bench --bench gencap -- --bytes 1G --out /tmp/kaprobe-bench-1g.pcap [--seed 1] [--rate 1000]
 //! ```
+//!
+//! `--rate` is new connections per second of capture time; tests use a low rate so that a
+//! small file spans minutes (sweeps, lingering closed connections, keepalive probes).
 //!
 //! The mix: many short HTTP/1.1 keep-alive connections with real request and response heads
 //! (closed by the server's keep-alive timeout, by the client, by a client RST, or refused),
@@ -35,8 +38,6 @@ use std::process::ExitCode;
 /// 2024-01-01 00:00:00 UTC, in nanoseconds.
 const CAPTURE_START_NANOS: i64 = 1_704_067_200 * 1_000_000_000;
 const NANOS_PER_SEC: i64 = 1_000_000_000;
-/// Mean gap between new connections: about 1000 connections per second of capture time.
-const MEAN_ARRIVAL_GAP_NANOS: i64 = 1_000_000;
 const MSS: usize = 1448;
 const VRRP_VRID: u8 = 51;
 
@@ -56,24 +57,29 @@ fn main() -> ExitCode {
             }
         },
         Err(message) => {
-            eprintln!("gencap: {message}\nusage: gencap --bytes SIZE[K|M|G] --out FILE [--seed N]");
+            eprintln!(
+                "gencap: {message}\nusage: gencap --bytes SIZE[K|M|G] --out FILE [--seed N] [--rate CONNECTIONS_PER_SECOND]"
+            );
             ExitCode::from(2)
         }
     }
 }
 
-struct Options {
-    bytes: u64,
-    out: String,
-    seed: u64,
+pub struct Options {
+    pub bytes: u64,
+    pub out: String,
+    pub seed: u64,
+    /// New connections per second of capture time.
+    pub rate: u64,
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         let mut options = Options {
             bytes: 256 << 20,
             out: "/tmp/kaprobe-bench.pcap".into(),
             seed: 1,
+            rate: 1000,
         };
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -82,6 +88,14 @@ impl Options {
                 "--seed" => {
                     let text = value(&mut args, &arg)?;
                     options.seed = text.parse().map_err(|_| format!("bad --seed '{text}'"))?;
+                }
+                "--rate" => {
+                    let text = value(&mut args, &arg)?;
+                    options.rate = text
+                        .parse()
+                        .ok()
+                        .filter(|rate| *rate > 0)
+                        .ok_or_else(|| format!("bad --rate '{text}'"))?;
                 }
                 // `cargo bench` passes --bench to every bench target.
                 "--bench" => {}
@@ -144,17 +158,17 @@ struct Pending {
 }
 
 #[derive(Default)]
-struct Stats {
-    bytes: u64,
-    packets: u64,
-    connections: u64,
-    seconds: f64,
+pub struct Stats {
+    pub bytes: u64,
+    pub packets: u64,
+    pub connections: u64,
+    pub seconds: f64,
 }
 
-fn generate(options: &Options) -> io::Result<Stats> {
+pub fn generate(options: &Options) -> io::Result<Stats> {
     let file = BufWriter::with_capacity(1 << 20, File::create(&options.out)?);
     let mut writer = PcapWriter::new(file, 1, 262_144, false)?;
-    let mut generator = Generator::new(options.seed);
+    let mut generator = Generator::new(options.seed, options.rate);
     let mut stats = Stats {
         bytes: 24,
         ..Stats::default()
@@ -185,11 +199,14 @@ struct Generator {
     next_vrrp: i64,
     next_client: u32,
     connections: u64,
+    /// Mean gap between new connections.
+    mean_arrival_gap_nanos: u64,
 }
 
 impl Generator {
-    fn new(seed: u64) -> Generator {
+    fn new(seed: u64, rate: u64) -> Generator {
         Generator {
+            mean_arrival_gap_nanos: (NANOS_PER_SEC as u64 / rate.max(1)).max(1),
             rng: Rng(seed),
             heap: BinaryHeap::new(),
             order: 0,
@@ -214,7 +231,7 @@ impl Generator {
                 self.next_vrrp += NANOS_PER_SEC;
             } else {
                 self.start_connection(self.next_arrival);
-                let gap = self.rng.range(1, 2 * MEAN_ARRIVAL_GAP_NANOS as u64) as i64;
+                let gap = self.rng.range(1, 2 * self.mean_arrival_gap_nanos) as i64;
                 self.next_arrival += gap;
             }
         }
@@ -281,8 +298,8 @@ impl Generator {
         } else if backend_hop {
             // The load balancer's own connections to 16 backends: one source address, so its
             // ports cycle per connection and a tuple comes back only every 451,712 connections.
-            let port = 32768 + (self.next_client % 28232) as u16;
-            let backend = 10 + ((self.next_client / 28232) % 16) as u8;
+            let backend = 10 + (self.next_client % 16) as u8;
+            let port = 32768 + ((self.next_client / 16) % 28232) as u16;
             (
                 (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port),
                 (IpAddr::V4(Ipv4Addr::new(10, 2, 0, backend)), 8080),
