@@ -3,6 +3,7 @@
 //! sequence position); judging them is the detectors' job.
 
 pub mod connection;
+pub mod hash;
 pub mod key;
 pub mod seq;
 pub mod tracker;

@@ -7,9 +7,9 @@
 //! past the horizon, starts a new connection (port reuse).
 
 use super::connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
+use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
 use crate::time::Timestamp;
-use std::collections::HashMap;
 
 /// Tunables of the tracker.
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +45,7 @@ pub struct Tracked<'t> {
 
 pub struct Tracker {
     config: TrackerConfig,
-    connections: HashMap<FlowKey, Connection>,
+    connections: FastHashMap<FlowKey, Connection>,
     next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
@@ -61,7 +61,7 @@ impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
         Tracker {
             config,
-            connections: HashMap::new(),
+            connections: fast_hash_map(),
             next_id: 1,
             next_sweep: None,
             ended: Vec::new(),
@@ -83,13 +83,17 @@ impl Tracker {
         segment: SegmentFacts<'_, '_>,
     ) -> Tracked<'_> {
         self.maybe_sweep(ts);
-        if let Some(existing) = self.connections.get(&key)
-            && self.starts_new_generation(existing, ts, &segment)
+        // Two hash lookups per segment: one to decide, one (the entry) to borrow.
+        let current = self
+            .connections
+            .get(&key)
+            .map(|existing| !self.starts_new_generation(existing, ts, &segment));
+        if current == Some(false)
             && let Some(old) = self.connections.remove(&key)
         {
             self.ended.push(old);
         }
-        if !self.connections.contains_key(&key) {
+        if current != Some(true) {
             self.make_room();
         }
         let min_idle = (self.config.min_probe_idle_secs * 1e9) as i64;
