@@ -192,12 +192,15 @@ impl Analysis {
         } else {
             BTreeMap::new()
         };
-        self.connections.sort_by_key(|c| c.id);
+        let connections =
+            crate::flow::sort_by_connection_id(std::mem::take(&mut self.connections), |record| {
+                record.id
+            });
         let mut report = Report {
             schema_version: SCHEMA_VERSION,
             inputs,
             summary: self.summary,
-            connections: self.connections,
+            connections,
             findings: std::mem::take(&mut self.collector.findings),
             sections,
             other_timelines,

@@ -68,6 +68,27 @@ impl Serialize for ConnectionId {
     }
 }
 
+/// Puts `items` in connection-id order, moving each element twice at most: the elements
+/// (connections, records) are hundreds of bytes, so a comparison sort that moves them
+/// O(n log n) times cost more than the analysis of their packets. Ids are unique, so the
+/// result equals a stable sort by id.
+pub fn sort_by_connection_id<T>(items: Vec<T>, id: impl Fn(&T) -> ConnectionId) -> Vec<T> {
+    if items.is_sorted_by_key(&id) {
+        return items;
+    }
+    let mut order: Vec<(ConnectionId, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| (id(item), index))
+        .collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, index)| slots.get_mut(index).and_then(Option::take))
+        .collect()
+}
+
 /// Which side sent a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -89,5 +110,22 @@ impl Side {
             Side::Client => "client",
             Side::Server => "server",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_by_connection_id_keeps_every_item_in_id_order() {
+        let items = vec![(5, 'e'), (1, 'a'), (4, 'd'), (2, 'b'), (3, 'c')];
+        let sorted = sort_by_connection_id(items, |(id, _)| ConnectionId(*id));
+        assert_eq!(
+            sorted,
+            vec![(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')]
+        );
+        let empty: Vec<(u64, char)> = Vec::new();
+        assert!(sort_by_connection_id(empty, |(id, _)| ConnectionId(*id)).is_empty());
     }
 }

@@ -9,5 +9,5 @@ pub mod seq;
 pub mod tracker;
 
 pub use connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
-pub use key::{ConnectionId, Endpoint, FlowKey, Side};
+pub use key::{ConnectionId, Endpoint, FlowKey, Side, sort_by_connection_id};
 pub use tracker::{Tracked, Tracker, TrackerConfig};

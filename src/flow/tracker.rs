@@ -183,9 +183,7 @@ impl Tracker {
 
     /// Connections finished since the last call, oldest id first.
     pub fn take_ended(&mut self) -> Vec<Connection> {
-        let mut ended = std::mem::take(&mut self.ended);
-        ended.sort_by_key(|c| c.id);
-        ended
+        super::key::sort_by_connection_id(std::mem::take(&mut self.ended), |c| c.id)
     }
 
     pub fn has_ended(&self) -> bool {
