@@ -166,25 +166,38 @@ impl Serialize for ConnectionId {
     }
 }
 
-/// Puts `items` in connection-id order, moving each element twice at most: the elements
-/// (connections, records) are hundreds of bytes, so a comparison sort that moves them
-/// O(n log n) times cost more than the analysis of their packets. Ids are unique, so the
-/// result equals a stable sort by id.
-pub fn sort_by_connection_id<T>(items: Vec<T>, id: impl Fn(&T) -> ConnectionId) -> Vec<T> {
-    if items.is_sorted_by_key(&id) {
-        return items;
+/// Puts `items` in connection-id order (any key that is unique per item) in place. The
+/// elements (connections, records) are hundreds of bytes: a comparison sort moved each
+/// O(log n) times, and sorting into a new list doubled their memory. Here (key, index) pairs
+/// are sorted and the permutation is applied by following its cycles, at most one swap per
+/// element. Keys are unique, so the result equals a stable sort.
+pub fn sort_by_connection_id<T, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
+    if items.is_sorted_by_key(&key) {
+        return;
     }
-    let mut order: Vec<(ConnectionId, usize)> = items
+    let mut order: Vec<(K, usize)> = items
         .iter()
         .enumerate()
-        .map(|(index, item)| (id(item), index))
+        .map(|(index, item)| (key(item), index))
         .collect();
-    order.sort_unstable();
-    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|(_, index)| slots.get_mut(index).and_then(Option::take))
-        .collect()
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // source[k]: the index of the item that belongs at position k.
+    let mut source: Vec<usize> = order.into_iter().map(|(_, index)| index).collect();
+    for start in 0..source.len() {
+        let mut current = start;
+        // Position `current` wants the item at `next`; the item carried along the cycle is
+        // the one that started at `start`, which is what the cycle's last position wants.
+        while let Some(next) = source.get(current).copied() {
+            if let Some(done) = source.get_mut(current) {
+                *done = current;
+            }
+            if next == start || next == current {
+                break;
+            }
+            items.swap(current, next);
+            current = next;
+        }
+    }
 }
 
 /// Which side sent a segment.
@@ -244,13 +257,36 @@ mod tests {
 
     #[test]
     fn sorting_by_connection_id_keeps_every_item_in_id_order() {
-        let items = vec![(5, 'e'), (1, 'a'), (4, 'd'), (2, 'b'), (3, 'c')];
-        let sorted = sort_by_connection_id(items, |(id, _)| ConnectionId(*id));
-        assert_eq!(
-            sorted,
-            vec![(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')]
-        );
-        let empty: Vec<(u64, char)> = Vec::new();
-        assert!(sort_by_connection_id(empty, |(id, _)| ConnectionId(*id)).is_empty());
+        let mut items = vec![(5, 'e'), (1, 'a'), (4, 'd'), (2, 'b'), (3, 'c'), (6, 'f')];
+        sort_by_connection_id(&mut items, |(id, _)| ConnectionId(*id));
+        let expected = vec![(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e'), (6, 'f')];
+        assert_eq!(items, expected);
+        // Every permutation of five items: several cycles, fixed points, reversals.
+        let sorted: Vec<(u64, u64)> = (0..5).map(|id| (id, id * 10)).collect();
+        let mut permutation: Vec<u64> = (0..5).collect();
+        for round in 0..120 {
+            let mut shuffled: Vec<(u64, u64)> =
+                permutation.iter().map(|&id| (id, id * 10)).collect();
+            sort_by_connection_id(&mut shuffled, |(id, _)| *id);
+            assert_eq!(shuffled, sorted, "round {round}");
+            next_permutation(&mut permutation);
+        }
+        let mut empty: Vec<(u64, char)> = Vec::new();
+        sort_by_connection_id(&mut empty, |(id, _)| *id);
+        assert!(empty.is_empty());
+    }
+
+    /// Lexicographic next permutation (wraps around to the first).
+    fn next_permutation(items: &mut [u64]) {
+        let Some(pivot) = (1..items.len()).rev().find(|&i| items[i - 1] < items[i]) else {
+            items.reverse();
+            return;
+        };
+        let swap_with = (pivot..items.len())
+            .rev()
+            .find(|&j| items[j] > items[pivot - 1])
+            .unwrap();
+        items.swap(pivot - 1, swap_with);
+        items[pivot..].reverse();
     }
 }

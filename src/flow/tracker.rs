@@ -45,13 +45,18 @@ pub struct Tracked<'t> {
 
 pub struct Tracker {
     config: TrackerConfig,
-    connections: FastHashMap<FlowKey, Connection>,
+    /// Boxed: a connection is over 600 bytes, and the table keeps its buckets at a power of
+    /// two at most 7/8 full, so inline entries cost up to twice their size, and every growth
+    /// moved them all. Boxed, a bucket is 64 bytes and growth moves pointers.
+    connections: FastHashMap<FlowKey, Box<Connection>>,
     next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
     ended: Vec<Connection>,
     /// How many connections were finished early because of `max_connections`.
     pub evicted_for_capacity: u64,
+    /// At the end of input: the remaining connections' ids and keys, last to finish first.
+    closing_order: Option<Vec<(ConnectionId, FlowKey)>>,
 }
 
 /// Sweeps run at most this often in capture time.
@@ -66,6 +71,7 @@ impl Tracker {
             next_sweep: None,
             ended: Vec::new(),
             evicted_for_capacity: 0,
+            closing_order: None,
         }
     }
 
@@ -91,7 +97,7 @@ impl Tracker {
         if current == Some(false)
             && let Some(old) = self.connections.remove(&key)
         {
-            self.ended.push(old);
+            self.ended.push(*old);
         }
         if current != Some(true) {
             self.make_room();
@@ -101,7 +107,7 @@ impl Tracker {
         let connection = self.connections.entry(key).or_insert_with(|| {
             let id = ConnectionId(*next_id);
             *next_id += 1;
-            new_connection(id, ts, key, source, destination, &segment)
+            Box::new(new_connection(id, ts, key, source, destination, &segment))
         });
         let opened = connection.packets == 0;
         let side = connection.side_of(source);
@@ -147,7 +153,7 @@ impl Tracker {
             && let Some(old) = self.connections.remove(&key)
         {
             self.evicted_for_capacity += 1;
-            self.ended.push(old);
+            self.ended.push(*old);
         }
     }
 
@@ -162,39 +168,73 @@ impl Tracker {
     }
 
     /// Finishes closed connections past their linger time and connections idle past the horizon.
+    /// They are taken out in id order, so `take_ended` finds them sorted.
     fn sweep(&mut self, now: Timestamp) {
         let linger = self.config.closed_linger_secs;
         let horizon = self.config.idle_horizon_secs;
-        let done: Vec<FlowKey> = self
+        let mut done: Vec<(ConnectionId, FlowKey)> = self
             .connections
             .iter()
             .filter(|(_, c)| {
                 let idle = now.secs_since(c.last_seen);
                 idle > horizon || (c.state.is_closed() && idle > linger)
             })
-            .map(|(key, _)| *key)
+            .map(|(key, c)| (c.id, *key))
             .collect();
-        for key in done {
+        done.sort_unstable_by_key(|(id, _)| *id);
+        for (_, key) in done {
             if let Some(connection) = self.connections.remove(&key) {
-                self.ended.push(connection);
+                self.ended.push(*connection);
             }
         }
     }
 
     /// Connections finished since the last call, oldest id first.
     pub fn take_ended(&mut self) -> Vec<Connection> {
-        super::key::sort_by_connection_id(std::mem::take(&mut self.ended), |c| c.id)
+        let mut ended = std::mem::take(&mut self.ended);
+        super::key::sort_by_connection_id(&mut ended, |c| c.id);
+        ended
     }
 
     pub fn has_ended(&self) -> bool {
         !self.ended.is_empty()
     }
 
-    /// At the end of input every remaining connection is finished.
-    pub fn finish(&mut self) -> Vec<Connection> {
-        let remaining: Vec<Connection> = self.connections.drain().map(|(_, c)| c).collect();
-        self.ended.extend(remaining);
-        self.take_ended()
+    /// At the end of input every remaining connection is finished, oldest id first, at most
+    /// `limit` per call (empty when all are done). Batches keep the connections from being
+    /// out of the table and in a list all at once, which doubled peak memory at the end.
+    pub fn finish_batch(&mut self, limit: usize) -> Vec<Connection> {
+        let order = self.closing_order.get_or_insert_with(|| {
+            let mut keys: Vec<(ConnectionId, FlowKey)> = self
+                .connections
+                .iter()
+                .map(|(key, c)| (c.id, *key))
+                .collect();
+            // Descending, so that the next one is popped from the end.
+            keys.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+            keys
+        });
+        // Connections ended before the end of input (normally none) join in id order.
+        let mut pending = std::mem::take(&mut self.ended);
+        super::key::sort_by_connection_id(&mut pending, |c| std::cmp::Reverse(c.id));
+        let mut batch = Vec::with_capacity(limit.min(order.len() + pending.len()));
+        while batch.len() < limit {
+            let from_table = order.last().map(|(id, _)| *id);
+            let from_pending = pending.last().map(|c| c.id);
+            let next = match (from_table, from_pending) {
+                (Some(table), Some(ended)) if ended < table => pending.pop(),
+                (Some(_), _) => order
+                    .pop()
+                    .and_then(|(_, key)| self.connections.remove(&key))
+                    .map(|boxed| *boxed),
+                (None, Some(_)) => pending.pop(),
+                (None, None) => break,
+            };
+            batch.extend(next);
+        }
+        pending.reverse();
+        self.ended = pending;
+        batch
     }
 }
 
