@@ -40,7 +40,8 @@ best() {
     for _ in $(seq "$count"); do
         # kaprobe exits 1 when findings reach --fail-on: that is not a failure here.
         /usr/bin/time -f '%e %M' -o "$scratch/time" "$@" >/dev/null 2>"$scratch/stderr" || true
-        if ! read -r seconds kib <"$scratch/time" || [[ ! $seconds =~ ^[0-9] ]]; then
+        # GNU time writes "Command exited with non-zero status N" before the numbers.
+        if ! read -r seconds kib < <(tail -n 1 "$scratch/time") || [[ ! $seconds =~ ^[0-9] ]]; then
             echo "compare.sh: $name failed:" >&2
             cat "$scratch/stderr" "$scratch/time" >&2
             exit 2
