@@ -627,7 +627,7 @@ fn keepalive_connection(conversation: &mut Conversation, rng: &mut Rng, answered
 }
 
 /// A connection idle for 70–400 s without keepalive; the next request is answered by a RST
-/// from a middlebox that dropped the connection (TTL differs from the server's).
+/// (the server, or a middlebox that forgot the connection, speaking for it).
 fn idle_without_keepalive(conversation: &mut Conversation, rng: &mut Rng) {
     let rtt = rng.range(200_000, 2_000_000) as i64;
     conversation.handshake(rng, rtt);
