@@ -289,3 +289,86 @@ pub fn guess_client(source: Endpoint, destination: Endpoint) -> Endpoint {
         source
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions, TcpSegment};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn endpoint(host: u8, port: u16) -> Endpoint {
+        Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)),
+            port,
+        }
+    }
+
+    /// One segment from `source` to `destination` at `second`; the sequence number follows
+    /// the time, so a later SYN on the same tuple is a new connection, not a retransmission.
+    fn send(
+        tracker: &mut Tracker,
+        second: i64,
+        source: Endpoint,
+        destination: Endpoint,
+        flags: u8,
+    ) {
+        let tcp = TcpSegment {
+            source_port: source.port,
+            destination_port: destination.port,
+            seq: 1000 + second as u32 * 100,
+            ack: 0,
+            flags: TcpFlags(flags),
+            window: 65535,
+            options: TcpOptions::default(),
+            payload: &[],
+            payload_len: 0,
+        };
+        let facts = SegmentFacts {
+            tcp: &tcp,
+            ttl: 64,
+            ip_id: None,
+        };
+        let key = FlowKey::new(0, 0, None, source, destination);
+        tracker.track(
+            Timestamp(second * 1_000_000_000),
+            key,
+            source,
+            destination,
+            facts,
+        );
+    }
+
+    #[test]
+    fn the_end_of_input_finishes_every_connection_once_in_id_order_in_batches() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let server = endpoint(1, 80);
+        // Ports chosen so that hash-table order is unlikely to match id order.
+        let ports = [40007, 40001, 40005, 40003, 40002, 40006, 40004];
+        for (second, port) in ports.iter().enumerate() {
+            send(
+                &mut tracker,
+                second as i64,
+                endpoint(2, *port),
+                server,
+                TcpFlags::SYN,
+            );
+        }
+        // A RST closes the first connection; a new SYN on its tuple starts a new one and
+        // leaves the old one pending among the ended, not in the table.
+        send(&mut tracker, 10, server, endpoint(2, 40007), TcpFlags::RST);
+        send(&mut tracker, 11, endpoint(2, 40007), server, TcpFlags::SYN);
+        assert!(tracker.has_ended());
+        let mut ids = Vec::new();
+        loop {
+            let batch = tracker.finish_batch(3);
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.len() <= 3);
+            ids.extend(batch.iter().map(|c| c.id.0));
+        }
+        assert_eq!(ids, (1..=8).collect::<Vec<u64>>());
+        assert_eq!(tracker.open_connections(), 0);
+        assert!(!tracker.has_ended());
+    }
+}
