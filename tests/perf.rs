@@ -53,7 +53,10 @@ fn tracker_facts(report: &Value) -> Vec<String> {
         "rtt_s",
         "retransmissions",
     ];
-    let connections = report["connections"].as_array().cloned().unwrap_or_default();
+    let connections = report["connections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut lines: Vec<String> = connections
         .iter()
         .map(|connection| {
@@ -85,7 +88,10 @@ fn tracking_of_a_generated_load_balancer_capture_is_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let capture = generated_capture(dir.path());
     let facts = tracker_facts(&analyze_json(&[&capture], &[]));
-    assert!(facts.len() > 300, "the capture should hold hundreds of connections");
+    assert!(
+        facts.len() > 300,
+        "the capture should hold hundreds of connections"
+    );
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
     if std::env::var_os("KAPROBE_WRITE_GOLDEN").is_some() {
         std::fs::write(&golden_path, facts.join("\n") + "\n").unwrap();
