@@ -2,9 +2,10 @@
 //! (benches/gencap.rs: short keep-alive connections, keepalive probes, RSTs, refusals, idle
 //! connections, VRRP, IPv6, VLAN) is analyzed and the tracker's facts per connection are
 //! compared with `tests/perf/tracker-golden.jsonl`, recorded with the build before the
-//! optimizations of issue #11 (tree of 853dece, tracking as in a7c6732). Only tracker output is compared (ids, roles,
-//! state, counts, idle, RTT, retransmissions, summary counters), not detector details, so
-//! detector work elsewhere does not disturb this guard; a change here means tracking changed.
+//! optimizations of issue #11 (tree of 853dece, tracking as in a7c6732). Only tracker output
+//! is compared (ids, roles, state, counts, idle, RTT, retransmissions, summary counters), not
+//! detector details, so detector work elsewhere does not disturb this guard; a change here
+//! means tracking changed.
 //!
 //! Regenerate only with a build whose tracking is known to be right:
 //! `KAPROBE_WRITE_GOLDEN=1 cargo test --test perf`.
