@@ -11,6 +11,9 @@ use crate::report::{ConnectionRecord, Report, SCHEMA_VERSION, Subject, Summary};
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// Connections finished per step at the end of input (bounds the transient list).
+const FINISH_BATCH: usize = 4096;
+
 pub struct Analysis {
     config: AnalysisConfig,
     tracker: Tracker,
@@ -175,8 +178,13 @@ impl Analysis {
     /// Ends the analysis: finishes every open connection and builds the report. Fails only
     /// when writing the JSON-lines stream failed.
     pub fn finish(mut self, inputs: Vec<InputSummary>) -> std::io::Result<Report> {
-        let remaining = self.tracker.finish();
-        self.end_connections(remaining);
+        loop {
+            let batch = self.tracker.finish_batch(FINISH_BATCH);
+            if batch.is_empty() {
+                break;
+            }
+            self.end_connections(batch);
+        }
         let mut sections = BTreeMap::new();
         let mut context = Context {
             config: &self.config,
@@ -192,12 +200,13 @@ impl Analysis {
         } else {
             BTreeMap::new()
         };
-        self.connections.sort_by_key(|c| c.id);
+        let mut connections = std::mem::take(&mut self.connections);
+        crate::flow::sort_by_connection_id(&mut connections, |record| record.id);
         let mut report = Report {
             schema_version: SCHEMA_VERSION,
             inputs,
             summary: self.summary,
-            connections: self.connections,
+            connections,
             findings: std::mem::take(&mut self.collector.findings),
             sections,
             other_timelines,

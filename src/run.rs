@@ -50,13 +50,23 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         .collect::<Result<Vec<_>>>()?;
     let config = analysis_config(&args);
     let stream: Option<Box<dyn Write>> = match args.output.format {
-        Format::Jsonl => Some(Box::new(io::BufWriter::new(io::stdout()))),
+        Format::Jsonl => Some(Box::new(io::BufWriter::with_capacity(
+            OUTPUT_BUFFER_BYTES,
+            io::stdout(),
+        ))),
         _ => None,
     };
     let report = analyze_inputs(readers, config, stream, args.output.quiet)?;
     render(&report, &args.output, args.timeline)?;
-    Ok(outcome(&report.summary, &args.output))
+    let outcome = outcome(&report.summary, &args.output);
+    // The process ends right after: freeing a report of millions of records one allocation
+    // at a time cost 4 % of a whole run, and the operating system reclaims it at once.
+    std::mem::forget(report);
+    Ok(outcome)
 }
+
+/// stdout is line-buffered; a large buffer in front of it turns many small writes into few.
+const OUTPUT_BUFFER_BYTES: usize = 256 << 10;
 
 fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
     let mut config = AnalysisConfig {
@@ -148,7 +158,7 @@ fn update_progress(bar: &ProgressBar, inputs: &InputSet, open_connections: usize
 
 pub fn render(report: &Report, output: &OutputArgs, timeline: bool) -> Result<()> {
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, stdout.lock());
     match output.format {
         Format::Jsonl => return Ok(()),
         Format::Json => {

@@ -141,7 +141,10 @@ impl CaptureReader {
             };
             match step {
                 Step::Consumed { consumed, got } => {
-                    self.reader.consume(consumed);
+                    // `consume` would move the unread half of the buffer to its start each
+                    // time half of it was read (copying the whole file once more); without
+                    // the shift only the partial record left at a refill is moved.
+                    self.reader.consume_noshift(consumed);
                     if got {
                         out.input = self.index;
                         self.summary.count_packet(out);

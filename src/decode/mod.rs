@@ -1,7 +1,10 @@
 //! A decoded frame: one small borrowed view with the fields every detector needs.
 //!
-//! `link` strips the link layer; etherparse's lax slicer then reads IP (skipping IPv6
-//! extension headers) and TCP, decoding a frame cut by the snapshot length as far as it goes.
+//! `link` strips the link layer; etherparse's lax IP slicer then reads IP (skipping IPv6
+//! extension headers) and its TCP or ICMPv6 slicer the transport, decoding a frame cut by the
+//! snapshot length as far as it goes. The IP and transport slicers are called directly rather
+//! than through `LaxSlicedPacket`, which copies its large result struct at every layer (a
+//! fifth of the decoding cost) for layers kaprobe has already stripped itself.
 //! Nothing here allocates: the view borrows the frame buffer and copies only small fixed
 //! fields. The TCP payload length on the wire comes from the IP length, not from what was
 //! captured, because keepalive detection must not be fooled by snaplen.
@@ -12,7 +15,7 @@ pub mod vrrp;
 
 use crate::capture::RawPacket;
 use crate::time::Timestamp;
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice};
+use etherparse::{Icmpv6Slice, IpNumber, LaxIpSlice, TcpOptionElement, TcpSlice};
 use std::net::IpAddr;
 
 pub const IP_PROTOCOL_TCP: u8 = 6;
@@ -151,17 +154,19 @@ pub fn decode(packet: &RawPacket) -> Decoded<'_> {
     decoded.network = match info.ether_type {
         link::ETHERTYPE_ARP => Network::Arp(network_bytes),
         link::ETHERTYPE_IPV4 | link::ETHERTYPE_IPV6 => {
-            decode_ip(info.ether_type, network_bytes).map_or(Network::Other, Network::Ip)
+            decode_ip(network_bytes).map_or(Network::Other, Network::Ip)
         }
         _ => Network::Other,
     };
     decoded
 }
 
-fn decode_ip(ether_type: u16, bytes: &[u8]) -> Option<IpPacket<'_>> {
-    let sliced = LaxSlicedPacket::from_ether_type(EtherType(ether_type), bytes);
-    let (mut ip, header_wire_len, total_wire_len) = match sliced.net.as_ref()? {
-        LaxNetSlice::Ipv4(v4) => {
+/// The IP version nibble decides how the bytes are read, whichever of the IPv4 and IPv6
+/// ether types carried them (as etherparse's ether-type slicer does).
+fn decode_ip(bytes: &[u8]) -> Option<IpPacket<'_>> {
+    let (sliced, extension_error) = LaxIpSlice::from_slice(bytes).ok()?;
+    let (mut ip, header_wire_len, total_wire_len) = match &sliced {
+        LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let payload = v4.payload();
             let ip = IpPacket {
@@ -179,7 +184,7 @@ fn decode_ip(ether_type: u16, bytes: &[u8]) -> Option<IpPacket<'_>> {
             let header_len = usize::from(header.ihl()) * 4;
             (ip, header_len, usize::from(header.total_len()))
         }
-        LaxNetSlice::Ipv6(v6) => {
+        LaxIpSlice::Ipv6(v6) => {
             let header = v6.header();
             let payload = v6.payload();
             let ip = IpPacket {
@@ -203,40 +208,47 @@ fn decode_ip(ether_type: u16, bytes: &[u8]) -> Option<IpPacket<'_>> {
                 40 + usize::from(header.payload_length()),
             )
         }
-        LaxNetSlice::Arp(_) => return None,
     };
-    let payload_wire_len = total_wire_len.saturating_sub(header_wire_len);
-    ip.transport = match sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) if !ip.fragmented => {
-            let header_len = tcp.header_slice().len();
-            Transport::Tcp(TcpSegment {
-                source_port: tcp.source_port(),
-                destination_port: tcp.destination_port(),
-                seq: tcp.sequence_number(),
-                ack: tcp.acknowledgment_number(),
-                flags: TcpFlags(tcp.header_slice().get(13).copied().unwrap_or(0)),
-                window: tcp.window_size(),
-                options: read_options(&tcp),
-                payload: tcp.payload(),
-                // A jumbogram or a zero IP length (TSO captures) gives no usable wire length:
-                // fall back to what was captured.
-                payload_len: u32::try_from(
-                    payload_wire_len
-                        .checked_sub(header_len)
-                        .filter(|_| total_wire_len > header_wire_len)
-                        .unwrap_or(tcp.payload().len())
-                        .max(tcp.payload().len()),
-                )
-                .unwrap_or(u32::MAX),
+    // A jumbogram or a zero IP length (TSO captures) gives no usable wire length.
+    let payload_wire_len =
+        (total_wire_len > header_wire_len).then(|| total_wire_len.saturating_sub(header_wire_len));
+    // A fragment, or an IPv6 extension header that could not be read, stops decoding at IP
+    // (as LaxSlicedPacket does).
+    let readable = !ip.fragmented && extension_error.is_none();
+    ip.transport = match IpNumber(ip.protocol) {
+        IpNumber::TCP if readable => TcpSlice::from_slice(ip.payload)
+            .map_or(Transport::Other, |tcp| tcp_segment(&tcp, payload_wire_len)),
+        IpNumber::IPV6_ICMP if readable => {
+            Icmpv6Slice::from_slice(ip.payload).map_or(Transport::Other, |icmp| Transport::Icmpv6 {
+                icmp_type: icmp.type_u8(),
+                body: icmp.slice(),
             })
         }
-        Some(TransportSlice::Icmpv6(icmp)) => Transport::Icmpv6 {
-            icmp_type: icmp.type_u8(),
-            body: icmp.slice(),
-        },
         _ => Transport::Other,
     };
     Some(ip)
+}
+
+/// `payload_wire_len`: the IP payload length on the wire, when the IP header gives one.
+fn tcp_segment<'a>(tcp: &TcpSlice<'a>, payload_wire_len: Option<usize>) -> Transport<'a> {
+    let header_len = tcp.header_slice().len();
+    let captured = tcp.payload().len();
+    // Without a usable wire length, what was captured is all we know.
+    let on_wire = payload_wire_len
+        .and_then(|len| len.checked_sub(header_len))
+        .unwrap_or(captured)
+        .max(captured);
+    Transport::Tcp(TcpSegment {
+        source_port: tcp.source_port(),
+        destination_port: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags(tcp.header_slice().get(13).copied().unwrap_or(0)),
+        window: tcp.window_size(),
+        options: read_options(tcp),
+        payload: tcp.payload(),
+        payload_len: u32::try_from(on_wire).unwrap_or(u32::MAX),
+    })
 }
 
 fn read_options(tcp: &etherparse::TcpSlice<'_>) -> TcpOptions {

@@ -21,8 +21,100 @@ impl fmt::Display for Endpoint {
 }
 
 impl Serialize for Endpoint {
+    /// The same text as `Display`, built on the stack: serde's `collect_str` goes through the
+    /// formatting machinery and escapes every fragment, which made endpoints the costliest
+    /// part of writing connection records.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut text = ShortText::default();
+        match self.ip {
+            IpAddr::V4(ip) => {
+                let [a, b, c, d] = ip.octets();
+                for (index, octet) in [a, b, c, d].into_iter().enumerate() {
+                    if index > 0 {
+                        text.push_str(".");
+                    }
+                    text.push_number(u64::from(octet));
+                }
+                text.push_str(":");
+                text.push_number(u64::from(self.port));
+            }
+            IpAddr::V6(_) => {
+                // IPv6 text form (zero compression, embedded IPv4) is std's to get right.
+                let _ = fmt::Write::write_fmt(&mut text, format_args!("{self}"));
+            }
+        }
+        match text.as_str() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
+    }
+}
+
+/// Text of at most 64 bytes on the stack, for endpoint and id strings.
+struct ShortText {
+    bytes: [u8; 64],
+    len: usize,
+    /// Something did not fit: the caller falls back to formatting.
+    overflowed: bool,
+}
+
+impl Default for ShortText {
+    fn default() -> Self {
+        ShortText {
+            bytes: [0; 64],
+            len: 0,
+            overflowed: false,
+        }
+    }
+}
+
+impl ShortText {
+    fn push_str(&mut self, text: &str) {
+        let end = self.len + text.len();
+        match self.bytes.get_mut(self.len..end) {
+            Some(room) => {
+                room.copy_from_slice(text.as_bytes());
+                self.len = end;
+            }
+            None => self.overflowed = true,
+        }
+    }
+
+    fn push_number(&mut self, mut number: u64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            if let Some(digit) = digits.get_mut(start) {
+                *digit = b'0' + (number % 10) as u8;
+            }
+            number /= 10;
+            if number == 0 || start == 0 {
+                break;
+            }
+        }
+        match digits.get(start..).map(std::str::from_utf8) {
+            Some(Ok(text)) => self.push_str(text),
+            _ => self.overflowed = true,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        if self.overflowed {
+            return None;
+        }
+        std::str::from_utf8(self.bytes.get(..self.len)?).ok()
+    }
+}
+
+impl fmt::Write for ShortText {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.push_str(text);
+        if self.overflowed {
+            Err(fmt::Error)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -64,7 +156,47 @@ impl fmt::Display for ConnectionId {
 
 impl Serialize for ConnectionId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut text = ShortText::default();
+        text.push_str("tcp/");
+        text.push_number(self.0);
+        match text.as_str() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
+    }
+}
+
+/// Puts `items` in connection-id order (any key that is unique per item) in place. The
+/// elements (connections, records) are hundreds of bytes: a comparison sort moved each
+/// O(log n) times, and sorting into a new list doubled their memory. Here (key, index) pairs
+/// are sorted and the permutation is applied by following its cycles, at most one swap per
+/// element. Keys are unique, so the result equals a stable sort.
+pub fn sort_by_connection_id<T, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
+    if items.is_sorted_by_key(&key) {
+        return;
+    }
+    let mut order: Vec<(K, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| (key(item), index))
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // source[k]: the index of the item that belongs at position k.
+    let mut source: Vec<usize> = order.into_iter().map(|(_, index)| index).collect();
+    for start in 0..source.len() {
+        let mut current = start;
+        // Position `current` wants the item at `next`; the item carried along the cycle is
+        // the one that started at `start`, which is what the cycle's last position wants.
+        while let Some(next) = source.get(current).copied() {
+            if let Some(done) = source.get_mut(current) {
+                *done = current;
+            }
+            if next == start || next == current {
+                break;
+            }
+            items.swap(current, next);
+            current = next;
+        }
     }
 }
 
@@ -89,5 +221,72 @@ impl Side {
             Side::Client => "client",
             Side::Server => "server",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_ids_serialize_as_they_display() {
+        let endpoints = [
+            "0.0.0.0:0",
+            "10.1.2.3:80",
+            "255.255.255.255:65535",
+            "[::1]:443",
+            "[2001:db8::10]:8080",
+            "[::ffff:10.0.0.1]:1",
+            "[fe80::1:2:3:4:5]:22",
+        ];
+        for text in endpoints {
+            let (ip, port) = text.rsplit_once(':').unwrap();
+            let endpoint = Endpoint {
+                ip: ip.trim_matches(['[', ']']).parse().unwrap(),
+                port: port.parse().unwrap(),
+            };
+            let json = serde_json::to_string(&endpoint).unwrap();
+            assert_eq!(json, format!("\"{endpoint}\""));
+            assert_eq!(json, format!("\"{text}\""));
+        }
+        for id in [0, 7, 10, 1234567890, u64::MAX] {
+            let json = serde_json::to_string(&ConnectionId(id)).unwrap();
+            assert_eq!(json, format!("\"tcp/{id}\""));
+        }
+    }
+
+    #[test]
+    fn sorting_by_connection_id_keeps_every_item_in_id_order() {
+        let mut items = vec![(5, 'e'), (1, 'a'), (4, 'd'), (2, 'b'), (3, 'c'), (6, 'f')];
+        sort_by_connection_id(&mut items, |(id, _)| ConnectionId(*id));
+        let expected = vec![(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e'), (6, 'f')];
+        assert_eq!(items, expected);
+        // Every permutation of five items: several cycles, fixed points, reversals.
+        let sorted: Vec<(u64, u64)> = (0..5).map(|id| (id, id * 10)).collect();
+        let mut permutation: Vec<u64> = (0..5).collect();
+        for round in 0..120 {
+            let mut shuffled: Vec<(u64, u64)> =
+                permutation.iter().map(|&id| (id, id * 10)).collect();
+            sort_by_connection_id(&mut shuffled, |(id, _)| *id);
+            assert_eq!(shuffled, sorted, "round {round}");
+            next_permutation(&mut permutation);
+        }
+        let mut empty: Vec<(u64, char)> = Vec::new();
+        sort_by_connection_id(&mut empty, |(id, _)| *id);
+        assert!(empty.is_empty());
+    }
+
+    /// Lexicographic next permutation (wraps around to the first).
+    fn next_permutation(items: &mut [u64]) {
+        let Some(pivot) = (1..items.len()).rev().find(|&i| items[i - 1] < items[i]) else {
+            items.reverse();
+            return;
+        };
+        let swap_with = (pivot..items.len())
+            .rev()
+            .find(|&j| items[j] > items[pivot - 1])
+            .unwrap();
+        items.swap(pivot - 1, swap_with);
+        items[pivot..].reverse();
     }
 }

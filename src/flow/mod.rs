@@ -3,10 +3,11 @@
 //! sequence position); judging them is the detectors' job.
 
 pub mod connection;
+pub mod hash;
 pub mod key;
 pub mod seq;
 pub mod tracker;
 
 pub use connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
-pub use key::{ConnectionId, Endpoint, FlowKey, Side};
+pub use key::{ConnectionId, Endpoint, FlowKey, Side, sort_by_connection_id};
 pub use tracker::{Tracked, Tracker, TrackerConfig};

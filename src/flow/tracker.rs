@@ -7,9 +7,9 @@
 //! past the horizon, starts a new connection (port reuse).
 
 use super::connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
+use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
 use crate::time::Timestamp;
-use std::collections::HashMap;
 
 /// Tunables of the tracker.
 #[derive(Clone, Copy, Debug)]
@@ -45,13 +45,18 @@ pub struct Tracked<'t> {
 
 pub struct Tracker {
     config: TrackerConfig,
-    connections: HashMap<FlowKey, Connection>,
+    /// Boxed: a connection is over 600 bytes, and the table keeps its buckets at a power of
+    /// two at most 7/8 full, so inline entries cost up to twice their size, and every growth
+    /// moved them all. Boxed, a bucket is 64 bytes and growth moves pointers.
+    connections: FastHashMap<FlowKey, Box<Connection>>,
     next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
     ended: Vec<Connection>,
     /// How many connections were finished early because of `max_connections`.
     pub evicted_for_capacity: u64,
+    /// At the end of input: the remaining connections' ids and keys, last to finish first.
+    closing_order: Option<Vec<(ConnectionId, FlowKey)>>,
 }
 
 /// At the connection cap, 1/EVICTION_FRACTION of the table is finished at once.
@@ -64,11 +69,12 @@ impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
         Tracker {
             config,
-            connections: HashMap::new(),
+            connections: fast_hash_map(),
             next_id: 1,
             next_sweep: None,
             ended: Vec::new(),
             evicted_for_capacity: 0,
+            closing_order: None,
         }
     }
 
@@ -86,13 +92,17 @@ impl Tracker {
         segment: SegmentFacts<'_, '_>,
     ) -> Tracked<'_> {
         self.maybe_sweep(ts);
-        if let Some(existing) = self.connections.get(&key)
-            && self.starts_new_generation(existing, ts, &segment)
+        // Two hash lookups per segment: one to decide, one (the entry) to borrow.
+        let current = self
+            .connections
+            .get(&key)
+            .map(|existing| !self.starts_new_generation(existing, ts, &segment));
+        if current == Some(false)
             && let Some(old) = self.connections.remove(&key)
         {
-            self.ended.push(old);
+            self.ended.push(*old);
         }
-        if !self.connections.contains_key(&key) {
+        if current != Some(true) {
             self.make_room();
         }
         let min_idle = (self.config.min_probe_idle_secs * 1e9) as i64;
@@ -100,7 +110,7 @@ impl Tracker {
         let connection = self.connections.entry(key).or_insert_with(|| {
             let id = ConnectionId(*next_id);
             *next_id += 1;
-            new_connection(id, ts, key, source, destination, &segment)
+            Box::new(new_connection(id, ts, key, source, destination, &segment))
         });
         let opened = connection.packets == 0;
         let side = connection.side_of(source);
@@ -153,7 +163,8 @@ impl Tracker {
             taken += usize::from(take);
             take
         });
-        self.ended.extend(evicted.map(|(_, connection)| connection));
+        self.ended
+            .extend(evicted.map(|(_, connection)| *connection));
         self.evicted_for_capacity += taken as u64;
     }
 
@@ -168,21 +179,23 @@ impl Tracker {
     }
 
     /// Finishes closed connections past their linger time and connections idle past the horizon.
+    /// They are taken out in id order, so `take_ended` finds them sorted.
     fn sweep(&mut self, now: Timestamp) {
         let linger = self.config.closed_linger_secs;
         let horizon = self.config.idle_horizon_secs;
-        let done: Vec<FlowKey> = self
+        let mut done: Vec<(ConnectionId, FlowKey)> = self
             .connections
             .iter()
             .filter(|(_, c)| {
                 let idle = now.secs_since(c.last_seen);
                 idle > horizon || (c.state.is_closed() && idle > linger)
             })
-            .map(|(key, _)| *key)
+            .map(|(key, c)| (c.id, *key))
             .collect();
-        for key in done {
+        done.sort_unstable_by_key(|(id, _)| *id);
+        for (_, key) in done {
             if let Some(connection) = self.connections.remove(&key) {
-                self.ended.push(connection);
+                self.ended.push(*connection);
             }
         }
     }
@@ -190,7 +203,7 @@ impl Tracker {
     /// Connections finished since the last call, oldest id first.
     pub fn take_ended(&mut self) -> Vec<Connection> {
         let mut ended = std::mem::take(&mut self.ended);
-        ended.sort_by_key(|c| c.id);
+        super::key::sort_by_connection_id(&mut ended, |c| c.id);
         ended
     }
 
@@ -198,11 +211,41 @@ impl Tracker {
         !self.ended.is_empty()
     }
 
-    /// At the end of input every remaining connection is finished.
-    pub fn finish(&mut self) -> Vec<Connection> {
-        let remaining: Vec<Connection> = self.connections.drain().map(|(_, c)| c).collect();
-        self.ended.extend(remaining);
-        self.take_ended()
+    /// At the end of input every remaining connection is finished, oldest id first, at most
+    /// `limit` per call (empty when all are done). Batches keep the connections from being
+    /// out of the table and in a list all at once, which doubled peak memory at the end.
+    pub fn finish_batch(&mut self, limit: usize) -> Vec<Connection> {
+        let order = self.closing_order.get_or_insert_with(|| {
+            let mut keys: Vec<(ConnectionId, FlowKey)> = self
+                .connections
+                .iter()
+                .map(|(key, c)| (c.id, *key))
+                .collect();
+            // Descending, so that the next one is popped from the end.
+            keys.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+            keys
+        });
+        // Connections ended before the end of input (normally none) join in id order.
+        let mut pending = std::mem::take(&mut self.ended);
+        super::key::sort_by_connection_id(&mut pending, |c| std::cmp::Reverse(c.id));
+        let mut batch = Vec::with_capacity(limit.min(order.len() + pending.len()));
+        while batch.len() < limit {
+            let from_table = order.last().map(|(id, _)| *id);
+            let from_pending = pending.last().map(|c| c.id);
+            let next = match (from_table, from_pending) {
+                (Some(table), Some(ended)) if ended < table => pending.pop(),
+                (Some(_), _) => order
+                    .pop()
+                    .and_then(|(_, key)| self.connections.remove(&key))
+                    .map(|boxed| *boxed),
+                (None, Some(_)) => pending.pop(),
+                (None, None) => break,
+            };
+            batch.extend(next);
+        }
+        pending.reverse();
+        self.ended = pending;
+        batch
     }
 }
 
@@ -255,5 +298,88 @@ pub fn guess_client(source: Endpoint, destination: Endpoint) -> Endpoint {
         destination
     } else {
         source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions, TcpSegment};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn endpoint(host: u8, port: u16) -> Endpoint {
+        Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)),
+            port,
+        }
+    }
+
+    /// One segment from `source` to `destination` at `second`; the sequence number follows
+    /// the time, so a later SYN on the same tuple is a new connection, not a retransmission.
+    fn send(
+        tracker: &mut Tracker,
+        second: i64,
+        source: Endpoint,
+        destination: Endpoint,
+        flags: u8,
+    ) {
+        let tcp = TcpSegment {
+            source_port: source.port,
+            destination_port: destination.port,
+            seq: 1000 + second as u32 * 100,
+            ack: 0,
+            flags: TcpFlags(flags),
+            window: 65535,
+            options: TcpOptions::default(),
+            payload: &[],
+            payload_len: 0,
+        };
+        let facts = SegmentFacts {
+            tcp: &tcp,
+            ttl: 64,
+            ip_id: None,
+        };
+        let key = FlowKey::new(0, 0, None, source, destination);
+        tracker.track(
+            Timestamp(second * 1_000_000_000),
+            key,
+            source,
+            destination,
+            facts,
+        );
+    }
+
+    #[test]
+    fn the_end_of_input_finishes_every_connection_once_in_id_order_in_batches() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let server = endpoint(1, 80);
+        // Ports chosen so that hash-table order is unlikely to match id order.
+        let ports = [40007, 40001, 40005, 40003, 40002, 40006, 40004];
+        for (second, port) in ports.iter().enumerate() {
+            send(
+                &mut tracker,
+                second as i64,
+                endpoint(2, *port),
+                server,
+                TcpFlags::SYN,
+            );
+        }
+        // A RST closes the first connection; a new SYN on its tuple starts a new one and
+        // leaves the old one pending among the ended, not in the table.
+        send(&mut tracker, 10, server, endpoint(2, 40007), TcpFlags::RST);
+        send(&mut tracker, 11, endpoint(2, 40007), server, TcpFlags::SYN);
+        assert!(tracker.has_ended());
+        let mut ids = Vec::new();
+        loop {
+            let batch = tracker.finish_batch(3);
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.len() <= 3);
+            ids.extend(batch.iter().map(|c| c.id.0));
+        }
+        assert_eq!(ids, (1..=8).collect::<Vec<u64>>());
+        assert_eq!(tracker.open_connections(), 0);
+        assert!(!tracker.has_ended());
     }
 }

@@ -1,0 +1,106 @@
+//! Performance work must not change results. A capture from the benchmark generator
+//! (benches/gencap.rs: short keep-alive connections, keepalive probes, RSTs, refusals, idle
+//! connections, VRRP, IPv6, VLAN) is analyzed and the tracker's facts per connection are
+//! compared with `tests/perf/tracker-golden.jsonl`, recorded with the build before the
+//! optimizations of issue #11 (tree of 853dece, tracking as in a7c6732). Only tracker output
+//! is compared (ids, roles, state, counts, idle, RTT, retransmissions, summary counters), not
+//! detector details, so detector work elsewhere does not disturb this guard; a change here
+//! means tracking changed.
+//!
+//! Regenerate only with a build whose tracking is known to be right:
+//! `KAPROBE_WRITE_GOLDEN=1 cargo test --test perf`.
+
+mod support;
+
+#[allow(dead_code)]
+#[path = "../benches/gencap.rs"]
+mod gencap;
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use support::analyze_json;
+
+const GOLDEN: &str = "tests/perf/tracker-golden.jsonl";
+
+/// About 400 connections over 80 s of capture time: long enough for sweeps, lingering closed
+/// connections, port reuse by the load balancer, keepalive probes and idle resets.
+fn generated_capture(dir: &Path) -> PathBuf {
+    let path = dir.join("generated.pcap");
+    let options = gencap::Options {
+        bytes: 3 << 20,
+        out: path.display().to_string(),
+        seed: 7,
+        rate: 5,
+    };
+    gencap::generate(&options).expect("generate the capture");
+    path
+}
+
+/// One line per connection with what the tracker decided, then the summary counters.
+fn tracker_facts(report: &Value) -> Vec<String> {
+    let fields = [
+        "id",
+        "client",
+        "server",
+        "vlan",
+        "start",
+        "end",
+        "packets",
+        "bytes",
+        "state",
+        "max_idle_s",
+        "max_idle_end",
+        "roles_inferred",
+        "rtt_s",
+        "retransmissions",
+    ];
+    let connections = report["connections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut lines: Vec<String> = connections
+        .iter()
+        .map(|connection| {
+            let picked: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|field| (field.to_string(), connection[*field].clone()))
+                .collect();
+            Value::Object(picked).to_string()
+        })
+        .collect();
+    let summary = &report["summary"];
+    lines.push(
+        json!({
+            "packets": summary["packets"],
+            "tcp_connections": summary["tcp_connections"],
+            "keepalive_probes": summary["keepalive_probes"],
+            "keepalive_acks": summary["keepalive_acks"],
+            "zero_window_probes": summary["zero_window_probes"],
+            "rsts": summary["rsts"],
+            "vrrp_adverts": summary["vrrp_adverts"],
+        })
+        .to_string(),
+    );
+    lines
+}
+
+#[test]
+fn tracking_of_a_generated_load_balancer_capture_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = generated_capture(dir.path());
+    let facts = tracker_facts(&analyze_json(&[&capture], &[]));
+    assert!(
+        facts.len() > 300,
+        "the capture should hold hundreds of connections"
+    );
+    let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    if std::env::var_os("KAPROBE_WRITE_GOLDEN").is_some() {
+        std::fs::write(&golden_path, facts.join("\n") + "\n").unwrap();
+    }
+    let golden = std::fs::read_to_string(&golden_path).expect("golden file");
+    let expected: Vec<&str> = golden.lines().collect();
+    assert_eq!(facts.len(), expected.len(), "number of connections changed");
+    for (actual, expected) in facts.iter().zip(expected) {
+        assert_eq!(actual, expected);
+    }
+}
