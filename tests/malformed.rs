@@ -541,3 +541,107 @@ fn every_kept_fuzz_input_is_analyzed_without_a_crash() {
     }
     let _ = std::io::stderr().flush();
 }
+
+/// A capture of two HTTP connections: the first one's client and server send `request` and
+/// `response` (in segments of at most 60,000 bytes), the second is a clean GET and 200.
+fn http_connections(request: &[u8], response: &[u8]) -> Vec<u8> {
+    let mut capture = Capture::new(Link::Ethernet);
+    let mut hostile = Conversation::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    hostile.handshake(&mut capture, 0.0, 0.002);
+    let mut t = 1.0;
+    for piece in request.chunks(60_000) {
+        hostile.client_sends(&mut capture, t, piece, 0.001);
+        t += 0.01;
+    }
+    for piece in response.chunks(60_000) {
+        hostile.server_sends(&mut capture, t, piece, 0.001);
+        t += 0.01;
+    }
+    let mut clean = Conversation::new("10.0.0.1:40001", "10.0.0.2:80", 7000, 9000);
+    clean.handshake(&mut capture, 5.0, 0.002);
+    clean.client_sends(
+        &mut capture,
+        6.0,
+        b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+        0.001,
+    );
+    clean.server_sends(
+        &mut capture,
+        6.1,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        0.001,
+    );
+    capture.to_bytes()
+}
+
+fn http_of<'a>(report: &'a Value, client: &str) -> &'a Value {
+    let connections = report["connections"].as_array().unwrap();
+    let connection = connections
+        .iter()
+        .find(|c| c["client"] == client)
+        .unwrap_or_else(|| panic!("no connection from {client}: {report}"));
+    &connection["http"]
+}
+
+/// The damaged connection notes `problem`, and the clean connection after it is read in full.
+fn assert_http_problem_noted_and_rest_analyzed(report: &Value, problem: &str) {
+    assert_eq!(report["summary"]["tcp_connections"], 2, "{report}");
+    let notes = http_of(report, "10.0.0.1:40000")["notes"].to_string();
+    assert!(notes.contains(problem), "no note {problem:?} in {notes}");
+    let clean = http_of(report, "10.0.0.1:40001");
+    assert_eq!(clean["requests"], 1, "{clean}");
+    assert_eq!(clean["responses"], 1, "{clean}");
+    assert_eq!(clean["exchanges"][0]["target"], "/next", "{clean}");
+    assert_eq!(clean["exchanges"][0]["status"], 200, "{clean}");
+}
+
+#[test]
+fn http_head_of_one_mib_without_a_line_end_is_noted_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut request = b"GET /".to_vec();
+    request.resize(1024 * 1024, b'a');
+    let path = write(
+        dir.path(),
+        "http-huge-head.pcap",
+        &http_connections(&request, b""),
+    );
+    let report = analyze(&path);
+    assert_http_problem_noted_and_rest_analyzed(&report, "client: a message head exceeded 64 KiB");
+    assert_eq!(http_of(&report, "10.0.0.1:40000")["requests"], 0);
+}
+
+fn chunked_response_with_size(size_line: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size_line}\r\nabcd\r\n0\r\n\r\n")
+        .into_bytes()
+}
+
+#[test]
+fn http_chunk_size_of_two_to_the_64_is_noted_as_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2^64: one more than a u64 holds.
+    let response = chunked_response_with_size("10000000000000000");
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let path = write(
+        dir.path(),
+        "http-chunk-2-64.pcap",
+        &http_connections(request, &response),
+    );
+    let report = analyze(&path);
+    assert_http_problem_noted_and_rest_analyzed(&report, "server: invalid chunk size line");
+    let hostile = http_of(&report, "10.0.0.1:40000");
+    assert_eq!(hostile["responses"], 1, "{hostile}");
+}
+
+#[test]
+fn http_chunk_size_of_forty_hex_digits_is_noted_as_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let response = chunked_response_with_size(&"f".repeat(40));
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let path = write(
+        dir.path(),
+        "http-chunk-40-digits.pcap",
+        &http_connections(request, &response),
+    );
+    let report = analyze(&path);
+    assert_http_problem_noted_and_rest_analyzed(&report, "server: invalid chunk size line");
+}

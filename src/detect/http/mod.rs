@@ -126,7 +126,9 @@ impl Detector for HttpDetector {
         let story = &conversation.story;
         let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
         let http_port = HTTP_PORTS.contains(&connection.server.endpoint.port);
-        let worth_a_note = story.not_http && http_port;
+        // A connection that never completed a message (a head over the size cap, bytes that
+        // are not HTTP) still gets its notes on an HTTP port, so the problem is visible.
+        let worth_a_note = http_port && (story.not_http || !story.notes.is_empty());
         if !(speaks_http || worth_a_note) {
             return;
         }
