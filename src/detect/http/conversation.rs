@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 
 /// Exchanges kept per connection for `connections[].http.exchanges` (later ones are counted).
 pub const MAX_EXCHANGES_KEPT: usize = 100;
-/// Requests waiting for their response; past this, responses are no longer paired.
+/// Requests waiting for their response; past this, later requests are only counted, and their
+/// responses are known to answer a request that was not kept (pairing stays in order).
 pub const MAX_PENDING_REQUESTS: usize = 1024;
 /// Parsing problems kept per connection.
 const MAX_NOTES: usize = 8;
@@ -67,6 +68,8 @@ pub struct Story {
     client: MessageParser,
     server: MessageParser,
     pending: VecDeque<PendingRequest>,
+    /// Requests after a full `pending` queue, answered in order after every queued one.
+    requests_not_queued: u64,
     pub exchanges: Vec<Exchange>,
     pub exchanges_omitted: u64,
     pub requests: u64,
@@ -186,6 +189,7 @@ impl Story {
             client: MessageParser::new(Role::Request),
             server: MessageParser::new(Role::Response),
             pending: VecDeque::new(),
+            requests_not_queued: 0,
             exchanges: Vec::new(),
             exchanges_omitted: 0,
             requests: 0,
@@ -319,7 +323,10 @@ impl Story {
             ts,
             head: head.clone(),
         });
-        if self.pending.len() < MAX_PENDING_REQUESTS {
+        // Once one request was not queued, later ones are not either: they are answered after it.
+        if self.requests_not_queued > 0 || self.pending.len() >= MAX_PENDING_REQUESTS {
+            self.requests_not_queued += 1;
+        } else {
             self.pending.push_back(PendingRequest {
                 head,
                 exchange,
@@ -368,6 +375,11 @@ impl Story {
             return;
         }
         let request = self.pending.pop_front();
+        // The response to a request past the queue cap: not a response without a request.
+        let answers_unqueued = request.is_none() && self.requests_not_queued > 0;
+        if answers_unqueued {
+            self.requests_not_queued -= 1;
+        }
         let framing = self.response_framing(request.as_ref().map(|r| &*r.head), &head, status);
         let decision = persistence::decide(
             request.as_ref().map(|r| &*r.head),
@@ -381,7 +393,7 @@ impl Story {
         }
         let exchange = match request.as_ref().and_then(|r| r.exchange) {
             Some(index) => Some(index),
-            None if request.is_none() => self.start_response_only_exchange(ts),
+            None if request.is_none() && !answers_unqueued => self.start_response_only_exchange(ts),
             None => None,
         };
         if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index)) {

@@ -9,8 +9,8 @@
 //! hop-by-hop).
 //!
 //! Memory: at most [`MAX_HOPS`] hops; the match index keeps requests of the last
-//! [`MATCH_WINDOW_SECS`], at most [`MAX_RECENT_REQUESTS`]; per hop at most
-//! [`MAX_INTERVALS`] connection lifetimes (for peak concurrency).
+//! [`MATCH_WINDOW_SECS`], at most [`MAX_RECENT_REQUESTS`] ([`MAX_RECENT_PER_KEY`] per match
+//! key); per hop at most [`MAX_INTERVALS`] connection lifetimes (for peak concurrency).
 
 use super::conversation::RequestNote;
 use super::parser::{Head, StartLine, connection_tokens, name_hash};
@@ -24,6 +24,10 @@ use std::net::IpAddr;
 pub const MATCH_WINDOW_SECS: f64 = 2.0;
 pub const MAX_HOPS: usize = 10_000;
 pub const MAX_RECENT_REQUESTS: usize = 100_000;
+/// Recent requests kept per match key (same method and target, or same request id): the
+/// candidates scanned for each new request. Without it, one connection pipelining identical
+/// requests made every request scan up to [`MAX_RECENT_REQUESTS`] entries (quadratic time).
+pub const MAX_RECENT_PER_KEY: usize = 64;
 pub const MAX_INTERVALS: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -279,7 +283,12 @@ impl Hops {
                 named: head.named_hop_by_hop.clone(),
             })
         });
-        self.recent.entry(match_key).or_default().push(Recent {
+        let entries = self.recent.entry(match_key).or_default();
+        if entries.len() >= MAX_RECENT_PER_KEY {
+            // Its `recent_order` entry stays until it expires; `forget_oldest` tolerates that.
+            entries.remove(0);
+        }
+        entries.push(Recent {
             ts: note.ts,
             hop,
             client: key.client,
