@@ -89,3 +89,158 @@ pub fn push_record(out: &mut Vec<u8>, link_type: LinkType, step_ms: i32, frame: 
     out.extend_from_slice(&length.to_le_bytes());
     out.extend_from_slice(frame.get(..usize::from(length)).unwrap_or(frame));
 }
+
+/// HTTP target: after the settings byte, records `[control u8][length u16 LE][bytes]`, each
+/// the next bytes of one direction of a TCP connection. Control bits: see the constants.
+/// Connection 0 is 10.0.0.1:40000 → 10.0.0.2:80, connection 1 is 10.0.0.2:40001 →
+/// 10.0.0.3:8080 (a proxy's upstream, so hop linking runs); each starts with a handshake.
+pub mod http_records {
+    /// The bytes go server → client.
+    pub const FROM_SERVER: u8 = 1;
+    /// 1000 bytes of the stream before these were not captured (a gap).
+    pub const GAP_BEFORE: u8 = 2;
+    /// 5 s of silence before (idle closes, reuse races), else 1 ms.
+    pub const PAUSE_BEFORE: u8 = 4;
+    /// The sender closes with FIN after the bytes.
+    pub const FIN_AFTER: u8 = 8;
+    /// The sender resets after the bytes.
+    pub const RST_AFTER: u8 = 16;
+    /// The record belongs to connection 1.
+    pub const SECOND_CONNECTION: u8 = 32;
+    /// Longest TCP payload per frame; longer records become several frames.
+    pub const MAX_PAYLOAD: usize = 1460;
+}
+
+/// Appends one HTTP record (used to write seeds).
+pub fn push_http_record(out: &mut Vec<u8>, control: u8, bytes: &[u8]) {
+    let length = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.push(control);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(bytes.get(..usize::from(length)).unwrap_or(bytes));
+}
+
+struct Endpoints {
+    client: ([u8; 4], u16),
+    server: ([u8; 4], u16),
+    client_seq: u32,
+    server_seq: u32,
+    opened: bool,
+}
+
+/// Turns an HTTP-target input (without its settings byte) into Ethernet frames.
+pub fn http_packets(records: &[u8]) -> Vec<RawPacket> {
+    use http_records::*;
+    let mut connections = [
+        Endpoints {
+            client: ([10, 0, 0, 1], 40000),
+            server: ([10, 0, 0, 2], 80),
+            client_seq: 1000,
+            server_seq: 5000,
+            opened: false,
+        },
+        Endpoints {
+            client: ([10, 0, 0, 2], 40001),
+            server: ([10, 0, 0, 3], 8080),
+            client_seq: 0xffff_ff00,
+            server_seq: 7000,
+            opened: false,
+        },
+    ];
+    let mut packets = Vec::new();
+    let mut now = 1_704_067_200i64 * 1_000_000_000;
+    let mut rest = records;
+    while let Some((&[control, l0, l1], body)) = rest.split_first_chunk::<3>() {
+        let length = usize::from(u16::from_le_bytes([l0, l1])).min(body.len());
+        let (bytes, after) = body.split_at(length);
+        rest = after;
+        let connection = &mut connections[usize::from(control & SECOND_CONNECTION != 0)];
+        now += if control & PAUSE_BEFORE != 0 {
+            5_000_000_000
+        } else {
+            1_000_000
+        };
+        let mut emit = |from_server: bool, flags: u8, seq: u32, ack: u32, payload: &[u8]| {
+            let (from, to) = if from_server {
+                (connection.server, connection.client)
+            } else {
+                (connection.client, connection.server)
+            };
+            now += 10_000;
+            packets.push(tcp_frame(now, from, to, (seq, ack, flags), payload));
+        };
+        if !connection.opened {
+            connection.opened = true;
+            emit(false, 0x02, connection.client_seq, 0, &[]);
+            connection.client_seq = connection.client_seq.wrapping_add(1);
+            emit(
+                true,
+                0x12,
+                connection.server_seq,
+                connection.client_seq,
+                &[],
+            );
+            connection.server_seq = connection.server_seq.wrapping_add(1);
+            emit(
+                false,
+                0x10,
+                connection.client_seq,
+                connection.server_seq,
+                &[],
+            );
+        }
+        let from_server = control & FROM_SERVER != 0;
+        let (mut seq, ack) = if from_server {
+            (connection.server_seq, connection.client_seq)
+        } else {
+            (connection.client_seq, connection.server_seq)
+        };
+        if control & GAP_BEFORE != 0 {
+            seq = seq.wrapping_add(1000);
+        }
+        for piece in bytes.chunks(MAX_PAYLOAD) {
+            emit(from_server, 0x18, seq, ack, piece);
+            seq = seq.wrapping_add(u32::try_from(piece.len()).unwrap_or(0));
+        }
+        if control & FIN_AFTER != 0 {
+            emit(from_server, 0x11, seq, ack, &[]);
+            seq = seq.wrapping_add(1);
+        } else if control & RST_AFTER != 0 {
+            emit(from_server, 0x14, seq, ack, &[]);
+        }
+        if from_server {
+            connection.server_seq = seq;
+        } else {
+            connection.client_seq = seq;
+        }
+    }
+    packets
+}
+
+fn tcp_frame(
+    ts: i64,
+    (source, source_port): ([u8; 4], u16),
+    (destination, destination_port): ([u8; 4], u16),
+    (seq, ack, flags): (u32, u32, u8),
+    payload: &[u8],
+) -> RawPacket {
+    let total = u16::try_from(40 + payload.len()).unwrap_or(u16::MAX);
+    let mut data = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0];
+    data.extend_from_slice(&total.to_be_bytes());
+    data.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
+    data.extend_from_slice(&source);
+    data.extend_from_slice(&destination);
+    data.extend_from_slice(&source_port.to_be_bytes());
+    data.extend_from_slice(&destination_port.to_be_bytes());
+    data.extend_from_slice(&seq.to_be_bytes());
+    data.extend_from_slice(&ack.to_be_bytes());
+    data.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    data.extend_from_slice(payload);
+    RawPacket {
+        ts: Timestamp(ts),
+        input: 0,
+        interface: 0,
+        link_type: LinkType::Ethernet,
+        original_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+        data,
+    }
+}

@@ -1,13 +1,16 @@
 //! Writes the seed corpora into `corpus/<target>/` from the lab captures
 //! (`cargo run --bin make_seeds -- ../fixtures/lab/captures`): whole files for the reader,
 //! single frames re-wrapped in every link layer for the decoder, frame sequences for the
-//! analysis, VRRP messages with their addresses for the VRRP parser, plus small hand-made
+//! analysis, VRRP messages with their addresses for the VRRP parser, the TCP payloads of the
+//! HTTP (nginx) captures as HTTP-target records, plus small hand-made
 //! containers (pcapng with every block type, nanosecond and big-endian pcap, gzip).
 
 use kaprobe::capture::file::CaptureReader;
 use kaprobe::capture::{LinkType, RawPacket};
-use kaprobe::decode::{self, IP_PROTOCOL_VRRP, Network};
-use kaprobe_fuzz::{link_selector, push_record};
+use kaprobe::decode::{self, IP_PROTOCOL_VRRP, Network, Transport};
+use kaprobe_fuzz::http_records::{FIN_AFTER, FROM_SERVER, PAUSE_BEFORE, SECOND_CONNECTION};
+use kaprobe_fuzz::{link_selector, push_http_record, push_record};
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::IpAddr;
@@ -54,6 +57,7 @@ fn main() {
         from_capture(&mut seeds, path);
     }
     hand_made(&mut seeds);
+    http_hand_made(&mut seeds);
     println!("{} seeds in {}", seeds.seen.len(), seeds.root.display());
 }
 
@@ -68,7 +72,9 @@ fn from_capture(seeds: &mut Seeds, path: &Path) {
     let mut sequence = vec![0u8];
     let mut previous = None;
     let mut frames = 0;
+    let mut http = HttpSeed::default();
     while reader.next_packet(&mut packet) {
+        http.add(&packet);
         let step_ms = previous.map_or(0, |p: i64| (packet.ts.0 - p) / 1_000_000);
         previous = Some(packet.ts.0);
         push_record(
@@ -81,6 +87,9 @@ fn from_capture(seeds: &mut Seeds, path: &Path) {
             frames += 1;
             frame_seeds(seeds, &packet);
         }
+    }
+    if http.records > 0 {
+        seeds.put("http", http.bytes);
     }
     seeds.put("analysis", sequence.clone());
     // The same sequence with timelines, a tiny connection table and secrets shown.
@@ -284,4 +293,105 @@ fn pcapng(frame: &[u8]) -> Vec<u8> {
         block(0x0bad, &[1, 2, 3, 4]),
     ]
     .concat()
+}
+
+/// The TCP payloads of one capture as HTTP-target records: the side that sent the SYN is the
+/// client; the first two connections seen map to the target's two connections.
+struct HttpSeed {
+    bytes: Vec<u8>,
+    records: usize,
+    /// (client address, client port) → connection number.
+    clients: HashMap<(IpAddr, u16), u8>,
+    last_ts: i64,
+}
+
+impl Default for HttpSeed {
+    fn default() -> HttpSeed {
+        HttpSeed {
+            bytes: vec![0x03],
+            records: 0,
+            clients: HashMap::new(),
+            last_ts: 0,
+        }
+    }
+}
+
+impl HttpSeed {
+    fn add(&mut self, packet: &RawPacket) {
+        let decoded = decode::decode(packet);
+        let Network::Ip(ip) = decoded.network else {
+            return;
+        };
+        let Transport::Tcp(tcp) = ip.transport else {
+            return;
+        };
+        if tcp.flags.syn() && !tcp.flags.ack() && self.clients.len() < 2 {
+            let number = u8::try_from(self.clients.len()).unwrap_or(0);
+            self.clients
+                .entry((ip.source, tcp.source_port))
+                .or_insert(number);
+        }
+        if tcp.payload.is_empty() || self.bytes.len() >= MAX_SEED {
+            return;
+        }
+        let (number, from_server) = match (
+            self.clients.get(&(ip.source, tcp.source_port)),
+            self.clients.get(&(ip.destination, tcp.destination_port)),
+        ) {
+            (Some(number), _) => (*number, false),
+            (None, Some(number)) => (*number, true),
+            (None, None) => return,
+        };
+        let mut control = 0;
+        if number == 1 {
+            control |= SECOND_CONNECTION;
+        }
+        if from_server {
+            control |= FROM_SERVER;
+        }
+        if self.records > 0 && packet.ts.0 - self.last_ts > 2_000_000_000 {
+            control |= PAUSE_BEFORE;
+        }
+        if tcp.flags.fin() {
+            control |= FIN_AFTER;
+        }
+        self.last_ts = packet.ts.0;
+        push_http_record(&mut self.bytes, control, tcp.payload);
+        self.records += 1;
+    }
+}
+
+/// HTTP-target seeds written by hand: pipelining, chunked bodies, 1xx, a tunnel.
+fn http_hand_made(seeds: &mut Seeds) {
+    let exchanges: [(&[u8], &[u8]); 4] = [
+        (
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n0\r\nT: 1\r\n\r\n",
+        ),
+        (
+            b"POST /u HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nbody",
+        ),
+        (
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00",
+        ),
+        (
+            b"HEAD / HTTP/1.0\r\nVia: 1.1 p\r\nConnection: keep-alive, X-Custom\r\nX-Custom: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nConnection: close\r\n\r\n",
+        ),
+    ];
+    for (index, (request, response)) in exchanges.iter().enumerate() {
+        let mut seed = vec![u8::try_from(index).unwrap_or(0)];
+        push_http_record(&mut seed, 0, request);
+        push_http_record(&mut seed, FROM_SERVER, response);
+        push_http_record(&mut seed, SECOND_CONNECTION, request);
+        push_http_record(
+            &mut seed,
+            SECOND_CONNECTION | FROM_SERVER | FIN_AFTER,
+            response,
+        );
+        push_http_record(&mut seed, PAUSE_BEFORE | FROM_SERVER | FIN_AFTER, b"");
+        seeds.put("http", seed);
+    }
 }

@@ -1,0 +1,38 @@
+//! HTTP stream parsing through the whole analysis: arbitrary bytes as the two directions of
+//! two TCP connections (format in `kaprobe_fuzz::http_packets`), then both renderers.
+#![no_main]
+
+use kaprobe::analyze::Analysis;
+use kaprobe::capture::InputSummary;
+use kaprobe::config::AnalysisConfig;
+use kaprobe::report::{json, table};
+use kaprobe_fuzz::{Settings, http_packets};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((settings, records)) = data.split_first() else {
+        return;
+    };
+    let settings = Settings::from_byte(*settings);
+    let config = AnalysisConfig {
+        keep_timelines: settings.keep_timelines,
+        timeline_all: settings.timeline_all,
+        show_secrets: settings.show_secrets,
+        ..AnalysisConfig::default()
+    };
+    let mut analysis = Analysis::new(config, None);
+    for packet in http_packets(records) {
+        analysis.process(&packet);
+    }
+    let Ok(report) = analysis.finish(vec![InputSummary::default()]) else {
+        return;
+    };
+    let mut sink = std::io::sink();
+    let _ = json::write_document(&report, &mut sink);
+    let options = table::TableOptions {
+        color: false,
+        width: Some(80),
+        timeline: true,
+    };
+    let _ = table::write_report(&report, &options, &mut sink);
+});
