@@ -88,7 +88,7 @@ _kaprobe() {
             return 0
             ;;
         kaprobe__subcmd__analyze)
-            opts="-q -h --format --fail-on --color --quiet --timeline --all --host --port --idle-threshold --middlebox-timeout --show-secrets --one-vantage --max-connections --help"
+            opts="-q -h --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --host --port --one-vantage --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -106,14 +106,6 @@ _kaprobe() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                --host)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --port)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --idle-threshold)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -123,6 +115,14 @@ _kaprobe() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,11 +42,11 @@ never\t'Always exit 0 unless kaprobe itself failed'"
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l color -d 'When to use colours in the table' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l host -d 'Analyze only packets from or to this address (repeatable)' -r
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l port -d 'Analyze only TCP packets from or to this port (repeatable)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l idle-threshold -d 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l middlebox-timeout -d 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable. Advice is computed from the smallest' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l max-connections -d 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l host -d 'Analyze only packets from or to this address (repeatable)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l port -d 'Analyze only TCP packets from or to this port (repeatable)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -s q -l quiet -d 'No progress bar on stderr'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l timeline -d 'Print, for each connection or VRRP group with a finding, its chronological timeline'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l all -d 'With --timeline: timelines for every connection, not only those with findings'
@@ -72,7 +72,7 @@ complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l idle-threshold -d 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)' -r
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l middlebox-timeout -d 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l middlebox-timeout -d 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable. Advice is computed from the smallest' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l max-connections -d 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s p -l no-promisc -d 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l immediate -d 'Immediate mode: packets are delivered one by one as they arrive instead of in blocks (more responsive, more CPU)'

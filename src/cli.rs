@@ -122,18 +122,30 @@ pub struct AnalyzeArgs {
     pub files: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Print, for each connection or VRRP group with a finding, its chronological timeline.
-    #[arg(long)]
-    pub timeline: bool,
-    /// With --timeline: timelines for every connection, not only those with findings.
-    #[arg(long, requires = "timeline")]
-    pub all: bool,
+    #[command(flatten)]
+    pub diagnosis: DiagnosisArgs,
     /// Analyze only packets from or to this address (repeatable).
     #[arg(long = "host", value_name = "IP")]
     pub hosts: Vec<IpAddr>,
     /// Analyze only TCP packets from or to this port (repeatable).
     #[arg(long = "port", value_name = "N")]
     pub ports: Vec<u16>,
+    /// The files are consecutive parts of one capture (kaprobe capture --rotate-size,
+    /// tcpdump -C/-G): connections continue from one file to the next. Without it, each file
+    /// is a separate vantage point and the same connection in two files is compared.
+    #[arg(long)]
+    pub one_vantage: bool,
+}
+
+/// How a capture is diagnosed and reported: shared by `analyze` and `capture`.
+#[derive(Debug, Args, Clone)]
+pub struct DiagnosisArgs {
+    /// Print, for each connection or VRRP group with a finding, its chronological timeline.
+    #[arg(long)]
+    pub timeline: bool,
+    /// With --timeline: timelines for every connection, not only those with findings.
+    #[arg(long, requires = "timeline")]
+    pub all: bool,
     /// Report connections idle at least this long without keepalive (e.g. 60s, 1.5m).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_seconds)]
     pub idle_threshold: f64,
@@ -144,15 +156,26 @@ pub struct AnalyzeArgs {
     /// Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting.
     #[arg(long)]
     pub show_secrets: bool,
-    /// The files are consecutive parts of one capture (kaprobe capture --rotate-size,
-    /// tcpdump -C/-G): connections continue from one file to the next. Without it, each file
-    /// is a separate vantage point and the same connection in two files is compared.
-    #[arg(long)]
-    pub one_vantage: bool,
     /// Track at most this many connections at once; the least recently active are finished
     /// early past it (a warning says so).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
+}
+
+impl DiagnosisArgs {
+    /// The analysis settings these flags give; input-specific ones are left at their defaults.
+    pub fn config(&self) -> crate::config::AnalysisConfig {
+        let mut config = crate::config::AnalysisConfig {
+            idle_threshold_secs: self.idle_threshold,
+            middlebox_timeouts_secs: self.middlebox_timeouts.clone(),
+            show_secrets: self.show_secrets,
+            keep_timelines: self.timeline,
+            timeline_all: self.all,
+            ..crate::config::AnalysisConfig::default()
+        };
+        config.tracker.max_connections = self.max_connections.max(1);
+        config
+    }
 }
 
 /// Parses `250ms`, `90s`, `1.5m`, `2h` into seconds.

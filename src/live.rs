@@ -85,25 +85,8 @@ pub struct CaptureArgs {
     pub list_interfaces: bool,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Print, for each connection or VRRP group with a finding, its chronological timeline.
-    #[arg(long)]
-    pub timeline: bool,
-    /// With --timeline: timelines for every connection, not only those with findings.
-    #[arg(long, requires = "timeline")]
-    pub all: bool,
-    /// Report connections idle at least this long without keepalive (e.g. 60s, 1.5m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_seconds)]
-    pub idle_threshold: f64,
-    /// Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable.
-    #[arg(long = "middlebox-timeout", value_name = "DURATION", value_parser = parse_seconds)]
-    pub middlebox_timeouts: Vec<f64>,
-    /// Show secrets (Authorization, Cookie, query strings, VRRP passwords) instead of redacting.
-    #[arg(long)]
-    pub show_secrets: bool,
-    /// Track at most this many connections at once; the least recently active are finished
-    /// early past it (a warning says so).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_connections: usize,
+    #[command(flatten)]
+    pub diagnosis: crate::cli::DiagnosisArgs,
 }
 
 /// Parses `4096`, `512K`, `64M`, `1G` (1024-based; a trailing `B`/`iB` is accepted) into bytes.
@@ -329,16 +312,7 @@ mod with_libpcap {
     }
 
     fn analysis_config(args: &CaptureArgs) -> AnalysisConfig {
-        let mut config = AnalysisConfig {
-            idle_threshold_secs: args.idle_threshold,
-            middlebox_timeouts_secs: args.middlebox_timeouts.clone(),
-            show_secrets: args.show_secrets,
-            keep_timelines: args.timeline,
-            timeline_all: args.all,
-            ..AnalysisConfig::default()
-        };
-        config.tracker.max_connections = args.max_connections.max(1);
-        config
+        args.diagnosis.config()
     }
 
     /// The ctrlc crate runs the handler on its own thread, so the handler may do anything;
@@ -438,7 +412,7 @@ mod with_libpcap {
             .finish(vec![captured.input])
             .map_err(|error| anyhow::Error::new(error).context("writing the JSON lines output"))?;
         report.sections.insert("capture", section);
-        render(&report, &args.output, args.timeline)?;
+        render(&report, &args.output, args.diagnosis.timeline)?;
         if captured.stop_reason == StopReason::ReadError {
             bail!(
                 "the capture on {} ended early (see the warning in the report, which covers what was captured until then)",

@@ -57,7 +57,7 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         _ => None,
     };
     let report = analyze_inputs(readers, config, stream, args.output.quiet)?;
-    render(&report, &args.output, args.timeline)?;
+    render(&report, &args.output, args.diagnosis.timeline)?;
     let outcome = outcome(&report.summary, &args.output);
     // The process ends right after: freeing a report of millions of records one allocation
     // at a time cost 4 % of a whole run, and the operating system reclaims it at once.
@@ -69,20 +69,13 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
 const OUTPUT_BUFFER_BYTES: usize = 256 << 10;
 
 fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
-    let mut config = AnalysisConfig {
-        idle_threshold_secs: args.idle_threshold,
-        middlebox_timeouts_secs: args.middlebox_timeouts.clone(),
-        show_secrets: args.show_secrets,
-        keep_timelines: args.timeline,
-        timeline_all: args.all,
+    AnalysisConfig {
         hosts: args.hosts.clone(),
         ports: args.ports.clone(),
         input_count: args.files.len(),
         one_vantage: args.one_vantage,
-        ..AnalysisConfig::default()
-    };
-    config.tracker.max_connections = args.max_connections.max(1);
-    config
+        ..args.diagnosis.config()
+    }
 }
 
 /// Reads every input to the end and returns the report.
