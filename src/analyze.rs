@@ -274,17 +274,12 @@ fn connection_record(
         packets: connection.packets,
         bytes: connection.bytes,
         state: connection.state.name(),
-        max_idle_s: round_micros(connection.max_idle_nanos as f64 / 1e9),
+        max_idle_s: crate::report::round_micros(connection.max_idle_nanos as f64 / 1e9),
         max_idle_end: connection.max_idle_end.map(crate::report::epoch_seconds),
         roles_inferred: connection.roles_inferred,
-        rtt_s: connection.path_rtt().map(round_micros),
+        rtt_s: connection.path_rtt().map(crate::report::round_micros),
         retransmissions: connection.client.retransmissions + connection.server.retransmissions,
         details,
         timeline,
     }
-}
-
-/// Rounds seconds to microseconds for output.
-pub fn round_micros(seconds: f64) -> f64 {
-    (seconds * 1e6).round() / 1e6
 }

@@ -29,6 +29,16 @@ pub struct AnalysisConfig {
     pub one_vantage: bool,
 }
 
+impl AnalysisConfig {
+    /// The shortest idle timeout the user stated for the path: advice must keep below it.
+    pub fn smallest_middlebox_timeout(&self) -> Option<f64> {
+        self.middlebox_timeouts_secs
+            .iter()
+            .copied()
+            .reduce(f64::min)
+    }
+}
+
 impl Default for AnalysisConfig {
     fn default() -> Self {
         AnalysisConfig {

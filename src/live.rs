@@ -452,7 +452,7 @@ mod with_libpcap {
             "snaplen": args.snaplen,
             "promiscuous": !args.no_promisc,
             "stop_reason": captured.stop_reason.name(),
-            "elapsed_s": crate::analyze::round_micros(captured.elapsed.as_secs_f64()),
+            "elapsed_s": crate::report::round_micros(captured.elapsed.as_secs_f64()),
             "packets_captured": captured.input.packets,
             "statistics": captured.statistics,
             "files": captured.files,

@@ -37,20 +37,15 @@ impl Detector for BlackHoleDetector {
             .map(|m| m.display_name)
             .collect();
         let mut evidence = Map::new();
-        evidence.insert("idle_s".into(), json!((idle * 1e3).round() / 1e3));
+        evidence.insert("idle_s".into(), json!(crate::report::round_millis(idle)));
         evidence.insert("sender".into(), json!(sender.endpoint));
         evidence.insert("retransmissions".into(), json!(sender.retransmissions));
         evidence.insert(
             "unanswered_for_s".into(),
-            json!((trying_for * 1e3).round() / 1e3),
+            json!(crate::report::round_millis(trying_for)),
         );
         evidence.insert("matching_middleboxes".into(), json!(droppers));
-        let stated = context
-            .config
-            .middlebox_timeouts_secs
-            .iter()
-            .copied()
-            .reduce(f64::min);
+        let stated = context.config.smallest_middlebox_timeout();
         let timeout = stated.unwrap_or(idle);
         context.finding(Finding {
             code: code::IDLE_BLACKHOLE,

@@ -17,7 +17,7 @@ use crate::config::AnalysisConfig;
 use crate::explain::code;
 use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, Side};
 use crate::knowledge::keepalive_defaults::{match_profile, recommended_time_below};
-use crate::report::{Event, Finding, Severity, Subject};
+use crate::report::{Event, Finding, Severity, Subject, round_micros, round_millis};
 use crate::time::{Timestamp, human_duration};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -308,13 +308,13 @@ fn sender_json(connection: &Connection, side: Side, sender: &ProbeSender) -> Val
         "role": side.name(),
         "probes": sender.probes,
         "answered": sender.answered,
-        "idle_before_first_probe_s": round3(sender.idle_before_first_probe),
-        "keepalive_time_s": round3(time),
-        "probe_interval_s": interval.map(round3),
+        "idle_before_first_probe_s": round_millis(sender.idle_before_first_probe),
+        "keepalive_time_s": round_millis(time),
+        "probe_interval_s": interval.map(round_millis),
         "unanswered_probes": sender.unanswered_run,
         "gave_up": if aborted { Value::from("rst") } else { Value::Null },
         "probe_payload_bytes": sender.probe_payload,
-        "ack_rtt_s": (sender.answered > 0).then(|| round6(sender.rtt_sum / f64::from(sender.answered))),
+        "ack_rtt_s": (sender.answered > 0).then(|| round_micros(sender.rtt_sum / f64::from(sender.answered))),
         "first_probe": crate::report::epoch_seconds(sender.first_probe_at),
         "last_probe": crate::report::epoch_seconds(sender.last_probe_at),
         "profile": match_profile(Some(time), interval, unanswered_before_abort, sender.probe_payload),
@@ -329,7 +329,7 @@ fn heartbeat_list(connection: &Connection, state: &ConnectionKeepalive) -> Vec<V
             heartbeat.period.map(|period| {
                 json!({
                     "endpoint": connection.half(side).endpoint,
-                    "period_s": round3(period),
+                    "period_s": round_millis(period),
                     "repeats": heartbeat.gaps + 1,
                 })
             })
@@ -339,12 +339,7 @@ fn heartbeat_list(connection: &Connection, state: &ConnectionKeepalive) -> Vec<V
 
 fn settings_finding(connection: &Connection, senders: &[Value], context: &mut Context<'_>) {
     let described: Vec<String> = senders.iter().map(describe_sender).collect();
-    let smallest_timeout = context
-        .config
-        .middlebox_timeouts_secs
-        .iter()
-        .copied()
-        .reduce(f64::min);
+    let smallest_timeout = context.config.smallest_middlebox_timeout();
     let mut severity = Severity::Info;
     let mut advice = "Nothing to change if these timings are what you configured.".to_string();
     if let Some(timeout) = smallest_timeout {
@@ -437,13 +432,13 @@ fn dead_peer_finding(
     evidence.insert("unanswered_probes".into(), json!(sender.unanswered_run));
     evidence.insert(
         "idle_before_first_probe_s".into(),
-        json!(round3(sender.idle_before_first_probe)),
+        json!(round_millis(sender.idle_before_first_probe)),
     );
     evidence.insert(
         "probe_interval_s".into(),
-        json!(sender.interval().map(round3)),
+        json!(sender.interval().map(round_millis)),
     );
-    evidence.insert("detection_s".into(), json!(round3(detection)));
+    evidence.insert("detection_s".into(), json!(round_millis(detection)));
     evidence.insert(
         "gave_up".into(),
         json!(if aborted { "rst" } else { "silence" }),
@@ -481,19 +476,14 @@ fn idle_finding(
             .into_iter()
             .flatten()
             .any(|rst| rst >= idle_end && rst.secs_since(idle_end) <= 5.0);
-    let stated = context
-        .config
-        .middlebox_timeouts_secs
-        .iter()
-        .copied()
-        .reduce(f64::min);
+    let stated = context.config.smallest_middlebox_timeout();
     let black_hole = connection.black_hole_after_idle();
     let died = reset_after_idle || black_hole.is_some();
     let target = stated.unwrap_or(if died { idle } else { threshold });
     let recommended = recommended_time_below(target);
     let idle_start = Timestamp(idle_end.0.saturating_sub(connection.max_idle_nanos));
     let mut evidence = Map::new();
-    evidence.insert("idle_s".into(), json!(round3(idle)));
+    evidence.insert("idle_s".into(), json!(round_millis(idle)));
     evidence.insert(
         "idle_from".into(),
         json!(crate::report::epoch_seconds(idle_start)),
@@ -532,12 +522,4 @@ fn idle_finding(
         ),
         evidence,
     });
-}
-
-fn round3(value: f64) -> f64 {
-    (value * 1e3).round() / 1e3
-}
-
-fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
 }

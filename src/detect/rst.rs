@@ -320,18 +320,14 @@ fn idle_before(
         // A reset after a FIN is the end of an orderly close, not a forgotten connection.
         return false;
     }
-    let stated = config
-        .middlebox_timeouts_secs
-        .iter()
-        .copied()
-        .reduce(f64::min);
+    let stated = config.smallest_middlebox_timeout();
     let threshold = stated.map_or(config.idle_threshold_secs, |t| {
         (t * 0.9).min(config.idle_threshold_secs)
     });
     if idle < threshold || ts.secs_since(idle_end) > RESET_AFTER_IDLE_SECS || ts < idle_end {
         return false;
     }
-    evidence.insert("idle_s".into(), json!((idle * 1e3).round() / 1e3));
+    evidence.insert("idle_s".into(), json!(crate::report::round_millis(idle)));
     let matches: Vec<Value> = middleboxes::matching(idle, (idle * 0.05).max(2.0))
         .into_iter()
         .map(|m| json!({"name": m.name, "display_name": m.display_name, "default_idle_s": m.default_idle_secs, "knob": m.knob}))
@@ -436,11 +432,7 @@ fn explain_idle(rst: &RstRecord, config: &AnalysisConfig, route: &str) -> (Strin
                 .collect()
         })
         .unwrap_or_default();
-    let stated = config
-        .middlebox_timeouts_secs
-        .iter()
-        .copied()
-        .reduce(f64::min);
+    let stated = config.smallest_middlebox_timeout();
     // The device expired the flow at most `idle` after the last packet; a matching default
     // is the better estimate of its timeout.
     let matched_default = rst

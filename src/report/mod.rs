@@ -75,6 +75,16 @@ pub fn epoch_seconds(ts: Timestamp) -> f64 {
     (ts.0 as f64 / 1_000.0).round() / 1_000_000.0
 }
 
+/// Seconds rounded to milliseconds for output (idle times, intervals).
+pub fn round_millis(seconds: f64) -> f64 {
+    (seconds * 1e3).round() / 1e3
+}
+
+/// Seconds rounded to microseconds for output (round trips, gaps): the capture's precision.
+pub fn round_micros(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e6
+}
+
 fn serialize_ts<S: Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(epoch_seconds(*ts))
 }

@@ -318,8 +318,14 @@ pub fn idle_close(number: u32, hop: &Hop, closer: &str, closes: &IdleCloses) -> 
             ("hop", json!(number)),
             ("closed_by", json!(closer)),
             ("connections", json!(closes.count)),
-            ("idle_min_s", json!(round3(closes.min_s))),
-            ("idle_max_s", json!(round3(closes.max_s))),
+            (
+                "idle_min_s",
+                json!(crate::report::round_millis(closes.min_s)),
+            ),
+            (
+                "idle_max_s",
+                json!(crate::report::round_millis(closes.max_s)),
+            ),
         ]),
     }
 }
@@ -330,10 +336,6 @@ fn range_text(closes: &IdleCloses) -> String {
     } else {
         format!("{:.1}–{:.1} s", closes.min_s, closes.max_s)
     }
-}
-
-pub fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
 }
 
 /// Facts of one request sent on a connection the server was closing.
@@ -393,7 +395,7 @@ pub fn reuse_race(race: &Race) -> Finding {
             ("answered_by_rst", json!(race.answered_by_rst)),
             (
                 "idle_before_request_s",
-                json!(race.idle_before_request_s.map(round3)),
+                json!(race.idle_before_request_s.map(crate::report::round_millis)),
             ),
         ]),
     }

@@ -351,10 +351,6 @@ fn side_name(side: Side) -> &'static str {
     conversation::side_name(side)
 }
 
-fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
-}
-
 fn connection_json(conversation: &Conversation, outcome: &Outcome, show_secrets: bool) -> Value {
     let story = &conversation.story;
     let exchanges: Vec<Value> = story
@@ -371,7 +367,7 @@ fn connection_json(conversation: &Conversation, outcome: &Outcome, show_secrets:
         "exchanges_omitted": story.exchanges_omitted,
         "closed_by": outcome.closing.map(|c| side_name(c.by)),
         "close_kind": outcome.closing.map(|c| c.kind),
-        "idle_before_close_s": outcome.idle_before_close_s.map(round6),
+        "idle_before_close_s": outcome.idle_before_close_s.map(crate::report::round_micros),
         "request_on_closing_connection": outcome.request_on_closing.is_some(),
         "h2": story.h2,
         "tunnel": story.tunnel,

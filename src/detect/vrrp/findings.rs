@@ -144,9 +144,9 @@ fn failover(
         "new_priority": new.first_priority,
         "old_last_advert": epoch_seconds(old.to),
         "new_first_advert": epoch_seconds(new.from),
-        "no_master_s": crate::analyze::round_micros(transition.no_master_s),
-        "gap_s": crate::analyze::round_micros(transition.gap_s),
-        "expected_s": crate::analyze::round_micros(transition.expected_s),
+        "no_master_s": crate::report::round_micros(transition.no_master_s),
+        "gap_s": crate::report::round_micros(transition.gap_s),
+        "expected_s": crate::report::round_micros(transition.expected_s),
         "within_expected": transition.within_expected,
         "first_claim": claim.map(|c| epoch_seconds(c.ts)),
     });
@@ -273,8 +273,8 @@ fn silent_finding(
     let details = json!({
         "last_master": last.router,
         "last_advert": epoch_seconds(last.to),
-        "silent_s": crate::analyze::round_micros(gap),
-        "expected_master_down_s": crate::analyze::round_micros(expected),
+        "silent_s": crate::report::round_micros(gap),
+        "expected_master_down_s": crate::report::round_micros(expected),
         "next_master": next.map(|n| n.router),
     });
     context.finding(finding(
@@ -344,7 +344,7 @@ fn split_brain(
         "priorities": [a.last_priority, b.last_priority],
         "from": epoch_seconds(overlap.from),
         "to": epoch_seconds(overlap.to),
-        "overlap_s": crate::analyze::round_micros(overlap.duration_s()),
+        "overlap_s": crate::report::round_micros(overlap.duration_s()),
         "should_yield": loser.router,
         "claim_macs": claim_macs,
     });

@@ -6,7 +6,7 @@ use super::Claim;
 use super::group::{Group, Router, Run};
 use super::history::{History, MasterPeriod, Transition};
 use super::timing;
-use crate::analyze::round_micros;
+use crate::report::round_micros;
 use crate::report::{Event, Subject, epoch_seconds};
 use crate::time::{Timestamp, human_duration};
 use serde_json::{Map, Value, json};
