@@ -73,6 +73,28 @@ pub struct Head {
 }
 
 impl Head {
+    /// A head with its start line and version and no fields read yet.
+    pub fn new(start: StartLine, minor_version: u8) -> Head {
+        Head {
+            start,
+            minor_version,
+            connection: None,
+            keep_alive: None,
+            content_length: None,
+            length_invalid: false,
+            chunked: false,
+            other_transfer_coding: false,
+            upgrade: None,
+            server: None,
+            via: false,
+            forwarded_for: false,
+            request_id: None,
+            proxy_connection: None,
+            named_hop_by_hop: Vec::new(),
+            field_names: Vec::new(),
+        }
+    }
+
     pub fn has_field(&self, lowercase_name: &str) -> bool {
         self.field_names.contains(&name_hash(lowercase_name))
     }
@@ -547,24 +569,7 @@ fn parse_head(role: Role, bytes: &[u8]) -> Result<Head, &'static str> {
             (StartLine::Response { status }, version, response.headers)
         }
     };
-    let mut head = Head {
-        start,
-        minor_version,
-        connection: None,
-        keep_alive: None,
-        content_length: None,
-        length_invalid: false,
-        chunked: false,
-        other_transfer_coding: false,
-        upgrade: None,
-        server: None,
-        via: false,
-        forwarded_for: false,
-        request_id: None,
-        proxy_connection: None,
-        named_hop_by_hop: Vec::new(),
-        field_names: Vec::new(),
-    };
+    let mut head = Head::new(start, minor_version);
     for field in fields.iter() {
         read_field(&mut head, field.name, field.value);
         if role == Role::Request {

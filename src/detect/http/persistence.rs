@@ -142,22 +142,8 @@ mod tests {
 
     fn head(minor_version: u8, connection: Option<&str>) -> Head {
         Head {
-            start: StartLine::Response { status: 200 },
-            minor_version,
             connection: connection.map(str::to_string),
-            keep_alive: None,
-            content_length: None,
-            length_invalid: false,
-            chunked: false,
-            other_transfer_coding: false,
-            upgrade: None,
-            server: None,
-            via: false,
-            forwarded_for: false,
-            request_id: None,
-            proxy_connection: None,
-            named_hop_by_hop: Vec::new(),
-            field_names: Vec::new(),
+            ..Head::new(StartLine::Response { status: 200 }, minor_version)
         }
     }
 
