@@ -151,7 +151,7 @@ impl Analysis {
 
     fn end_connection(&mut self, connection: Connection) {
         self.summary.tcp_connections += 1;
-        let mut details = Details::new();
+        let mut details = Details::default();
         let mut context = Context {
             config: &self.config,
             summary: &mut self.summary,

@@ -214,16 +214,14 @@ impl Detector for KeepaliveDetector {
             .iter()
             .map(|(side, s)| sender_json(connection, *side, s))
             .collect();
-        details.insert(
-            "keepalive",
-            json!({
-                "probes": connection.client.keepalive_probes + connection.server.keepalive_probes,
-                "acks": connection.client.keepalive_acks + connection.server.keepalive_acks,
-                "zero_window_probes": connection.client.zero_window_probes + connection.server.zero_window_probes,
-                "senders": sender_json,
-                "heartbeats": heartbeats,
-            }),
-        );
+        let (client, server) = (&connection.client, &connection.server);
+        let record = KeepaliveRecord {
+            acks: client.keepalive_acks + server.keepalive_acks,
+            heartbeats: heartbeats.clone(),
+            probes: client.keepalive_probes + server.keepalive_probes,
+            senders: sender_json.clone(),
+            zero_window_probes: client.zero_window_probes + server.zero_window_probes,
+        };
         if !senders.is_empty() {
             settings_finding(connection, &sender_json, context);
         }
@@ -231,7 +229,19 @@ impl Detector for KeepaliveDetector {
             dead_peer_finding(connection, *side, sender, context);
         }
         idle_finding(connection, senders.is_empty(), &heartbeats, context);
+        details.keepalive = Some(record);
     }
+}
+
+/// `connections[].keepalive` (fields in JSON key order). Senders and heartbeats stay JSON
+/// values: they are rare, and findings quote them as evidence.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeepaliveRecord {
+    acks: u32,
+    heartbeats: Vec<Value>,
+    probes: u32,
+    senders: Vec<Value>,
+    zero_window_probes: u32,
 }
 
 impl KeepaliveDetector {

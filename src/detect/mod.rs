@@ -32,8 +32,23 @@ pub struct Segment<'a, 'p> {
     pub analysis: SegmentAnalysis,
 }
 
-/// Per-detector output attached to a connection (`connections[].keepalive`, ...).
-pub type Details = BTreeMap<&'static str, Value>;
+/// Per-detector output attached to a connection (`connections[].keepalive`, ...): one typed
+/// slot per detector that reports on connections. Typed records rather than `Value` maps
+/// because one is built for every connection: a map with allocated keys per connection was the
+/// largest cost of a run and of `--format json`'s memory. Fields are in alphabetical order,
+/// the order of the JSON keys (docs/json.md).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Details {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<Box<http::HttpRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<keepalive::KeepaliveRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rsts: Option<Vec<rst::RstRecord>>,
+}
+
+/// Report-level sections from detectors (`vrrp`, `http_hops`), by JSON key.
+pub type Sections = BTreeMap<&'static str, Value>;
 
 pub trait Detector {
     /// Every decoded frame (VRRP and ARP are seen here).
@@ -49,7 +64,7 @@ pub trait Detector {
     ) {
     }
     /// End of all input: report-level findings and sections (`vrrp`, `http_hops`).
-    fn finish(&mut self, _context: &mut Context<'_>, _sections: &mut Details) {}
+    fn finish(&mut self, _context: &mut Context<'_>, _sections: &mut Sections) {}
 }
 
 /// The detectors, in the order they run. Later ones may read what earlier ones recorded on

@@ -10,13 +10,13 @@
 //! at the other proves it was injected in between.
 
 use super::advice::keepalive_knobs;
-use super::{Context, Details, Detector, Segment};
+use super::{Context, Details, Detector, Sections, Segment};
 use crate::config::AnalysisConfig;
 use crate::explain::code;
 use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, HalfState, Side};
 use crate::knowledge::keepalive_defaults::recommended_time_below;
 use crate::knowledge::middleboxes;
-use crate::report::{Finding, Severity, Subject, epoch_seconds};
+use crate::report::{Finding, Severity, Subject};
 use crate::time::{Timestamp, human_duration};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -34,11 +34,14 @@ pub struct RstDetector {
     multiple_inputs: bool,
 }
 
-struct RstRecord {
-    ts: Timestamp,
-    from: Endpoint,
+/// `connections[].rsts[]`: one reset, as reported (fields in JSON key order).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RstRecord {
     class: &'static str,
     evidence: Map<String, Value>,
+    from: Endpoint,
+    #[serde(serialize_with = "crate::report::serialize_ts")]
+    ts: Timestamp,
 }
 
 struct Observation {
@@ -84,11 +87,6 @@ impl Detector for RstDetector {
             recheck_with_later_packets(connection, record);
         }
         mark_resets_to_both_ends(&mut records);
-        let json_records: Vec<Value> = records
-            .iter()
-            .map(|r| json!({"ts": epoch_seconds(r.ts), "from": r.from, "class": r.class, "evidence": r.evidence}))
-            .collect();
-        details.insert("rsts", Value::Array(json_records));
         if let Some(first) = records.first() {
             report(connection, first, context);
         }
@@ -102,9 +100,10 @@ impl Detector for RstDetector {
                 rsts_from: records.iter().map(|r| (r.from, r.ts)).collect(),
             });
         }
+        details.rsts = Some(records);
     }
 
-    fn finish(&mut self, context: &mut Context<'_>, _sections: &mut Details) {
+    fn finish(&mut self, context: &mut Context<'_>, _sections: &mut Sections) {
         for observations in self.vantage.values() {
             correlate(observations, context);
         }

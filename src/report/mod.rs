@@ -85,7 +85,8 @@ pub fn round_micros(seconds: f64) -> f64 {
     (seconds * 1e6).round() / 1e6
 }
 
-fn serialize_ts<S: Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+/// Serializes a timestamp as [`epoch_seconds`].
+pub fn serialize_ts<S: Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(epoch_seconds(*ts))
 }
 
@@ -177,7 +178,7 @@ pub struct ConnectionRecord {
     pub retransmissions: u32,
     /// Per-detector objects (`keepalive`, `rsts`, `http`), filled at the end of the connection.
     #[serde(flatten)]
-    pub details: BTreeMap<&'static str, Value>,
+    pub details: crate::detect::Details,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Event>,
 }

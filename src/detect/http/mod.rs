@@ -14,7 +14,7 @@ pub mod parser;
 pub mod persistence;
 pub mod reassembly;
 
-use super::{Context, Details, Detector, Segment};
+use super::{Context, Details, Detector, Sections, Segment};
 use crate::config::AnalysisConfig;
 use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
@@ -23,6 +23,7 @@ use conversation::{Conversation, Exchange, Story, Unanswered};
 use findings::{Churn, Race};
 use hops::{Hop, HopKey, Hops};
 use persistence::Persistence;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -141,19 +142,20 @@ impl Detector for HttpDetector {
         {
             context.finding(findings::reuse_race(&race));
         }
-        details.insert(
-            "http",
-            connection_json(&conversation, &outcome, context.config.show_secrets),
-        );
         if speaks_http
             && let Some(index) = self.hops.hop_for(key, connection.start)
             && let Some(hop) = self.hops.list.get_mut(index)
         {
             outcome.add_to(hop, connection, story);
         }
+        details.http = Some(Box::new(HttpRecord::new(
+            conversation,
+            &outcome,
+            context.config.show_secrets,
+        )));
     }
 
-    fn finish(&mut self, context: &mut Context<'_>, sections: &mut Details) {
+    fn finish(&mut self, context: &mut Context<'_>, sections: &mut Sections) {
         if self.hops.list.is_empty() {
             return;
         }
@@ -351,53 +353,106 @@ fn side_name(side: Side) -> &'static str {
     conversation::side_name(side)
 }
 
-fn connection_json(conversation: &Conversation, outcome: &Outcome, show_secrets: bool) -> Value {
-    let story = &conversation.story;
-    let exchanges: Vec<Value> = story
-        .exchanges
-        .iter()
-        .map(|e| exchange_json(e, show_secrets))
-        .collect();
-    json!({
-        "requests": story.requests,
-        "responses": story.responses,
-        "persistent": outcome.persistent,
-        "reused": story.requests.saturating_sub(1),
-        "exchanges": exchanges,
-        "exchanges_omitted": story.exchanges_omitted,
-        "closed_by": outcome.closing.map(|c| side_name(c.by)),
-        "close_kind": outcome.closing.map(|c| c.kind),
-        "idle_before_close_s": outcome.idle_before_close_s.map(crate::report::round_micros),
-        "request_on_closing_connection": outcome.request_on_closing.is_some(),
-        "h2": story.h2,
-        "tunnel": story.tunnel,
-        "gaps": conversation.gaps(),
-        "not_http": story.not_http,
-        "server_software": story.server_software,
-        "notes": story.notes,
-    })
+/// `connections[].http` (fields in JSON key order).
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpRecord {
+    close_kind: Option<&'static str>,
+    closed_by: Option<&'static str>,
+    exchanges: Vec<ExchangeRecord>,
+    exchanges_omitted: u64,
+    gaps: u32,
+    h2: bool,
+    idle_before_close_s: Option<f64>,
+    not_http: bool,
+    notes: Vec<String>,
+    persistent: Option<bool>,
+    request_on_closing_connection: bool,
+    requests: u64,
+    responses: u64,
+    reused: u64,
+    server_software: Option<String>,
+    tunnel: Option<String>,
 }
 
-fn exchange_json(exchange: &Exchange, show_secrets: bool) -> Value {
-    let (persistence, rule) = match exchange.persistence {
-        Some((p, r)) => (Some(p.name()), Some(r.name())),
-        None => (None, None),
-    };
-    json!({
-        "ts": exchange.request_ts.or(exchange.response_ts).map(epoch_seconds),
-        "method": exchange.method,
-        "target": exchange.target.as_deref().map(|t| public_target(t, show_secrets)),
-        "request_version": exchange.request_version,
-        "status": exchange.status,
-        "interim": exchange.interim,
-        "response_version": exchange.response_version,
-        "request_connection": exchange.request_connection,
-        "request_keep_alive": exchange.request_keep_alive,
-        "response_connection": exchange.response_connection,
-        "response_keep_alive": exchange.response_keep_alive,
-        "persistence": persistence,
-        "rule": rule,
-    })
+impl HttpRecord {
+    fn new(conversation: Conversation, outcome: &Outcome, show_secrets: bool) -> HttpRecord {
+        let gaps = conversation.gaps();
+        let story = conversation.story;
+        HttpRecord {
+            close_kind: outcome.closing.map(|c| c.kind),
+            closed_by: outcome.closing.map(|c| side_name(c.by)),
+            exchanges: story
+                .exchanges
+                .into_iter()
+                .map(|e| ExchangeRecord::new(e, show_secrets))
+                .collect(),
+            exchanges_omitted: story.exchanges_omitted,
+            gaps,
+            h2: story.h2,
+            idle_before_close_s: outcome.idle_before_close_s.map(crate::report::round_micros),
+            not_http: story.not_http,
+            notes: story.notes,
+            persistent: outcome.persistent,
+            request_on_closing_connection: outcome.request_on_closing.is_some(),
+            requests: story.requests,
+            responses: story.responses,
+            reused: story.requests.saturating_sub(1),
+            server_software: story.server_software,
+            tunnel: story.tunnel,
+        }
+    }
+}
+
+/// `connections[].http.exchanges[]` (fields in JSON key order).
+#[derive(Clone, Debug, Serialize)]
+pub struct ExchangeRecord {
+    interim: Vec<u16>,
+    method: Option<String>,
+    persistence: Option<&'static str>,
+    request_connection: Option<String>,
+    request_keep_alive: Option<String>,
+    request_version: Option<&'static str>,
+    response_connection: Option<String>,
+    response_keep_alive: Option<String>,
+    response_version: Option<&'static str>,
+    rule: Option<&'static str>,
+    status: Option<u16>,
+    target: Option<String>,
+    ts: Option<f64>,
+}
+
+impl ExchangeRecord {
+    fn new(exchange: Exchange, show_secrets: bool) -> ExchangeRecord {
+        let mut target = exchange.target;
+        if !show_secrets && let Some(target) = target.as_mut() {
+            redact_target(target);
+        }
+        ExchangeRecord {
+            interim: exchange.interim,
+            method: exchange.method,
+            persistence: exchange.persistence.map(|(p, _)| p.name()),
+            request_connection: exchange.request_connection,
+            request_keep_alive: exchange.request_keep_alive,
+            request_version: exchange.request_version,
+            response_connection: exchange.response_connection,
+            response_keep_alive: exchange.response_keep_alive,
+            response_version: exchange.response_version,
+            rule: exchange.persistence.map(|(_, r)| r.name()),
+            status: exchange.status,
+            target,
+            ts: exchange
+                .request_ts
+                .or(exchange.response_ts)
+                .map(epoch_seconds),
+        }
+    }
+}
+
+/// [`public_target`] in place: most targets have nothing to strip and keep their allocation.
+fn redact_target(target: &mut String) {
+    if target.contains(['?', '#']) || target.contains("://") {
+        *target = public_target(target, false);
+    }
 }
 
 /// The request target without what may carry secrets: the query and fragment, and userinfo

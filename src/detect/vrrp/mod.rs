@@ -17,7 +17,7 @@ pub mod history;
 pub mod section;
 pub mod timing;
 
-use super::{Context, Details, Detector};
+use super::{Context, Detector, Sections};
 use crate::config::AnalysisConfig;
 use crate::decode::arp::{self, AddressClaim};
 use crate::decode::vrrp::{AddressFamily, TYPE_ADVERTISEMENT, VrrpPacket};
@@ -138,7 +138,7 @@ impl Detector for Vrrp {
         }
     }
 
-    fn finish(&mut self, context: &mut Context<'_>, sections: &mut Details) {
+    fn finish(&mut self, context: &mut Context<'_>, sections: &mut Sections) {
         if self.groups.is_empty() && self.malformed == 0 {
             return;
         }
