@@ -135,6 +135,18 @@ pub struct AnalyzeArgs {
     /// is a separate vantage point and the same connection in two files is compared.
     #[arg(long)]
     pub one_vantage: bool,
+    /// Threads to use; 0 means one per core. Reading the capture, analyzing it and rendering
+    /// JSON overlap on separate threads. The report is the same whatever the number.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `--threads`: 0 means one per core (as the OS reports them, at least 1).
+pub fn thread_count(requested: usize) -> usize {
+    if requested > 0 {
+        return requested;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// How a capture is diagnosed and reported: shared by `analyze` and `capture`.

@@ -412,7 +412,12 @@ mod with_libpcap {
             .finish(vec![captured.input])
             .map_err(|error| anyhow::Error::new(error).context("writing the JSON lines output"))?;
         report.sections.insert("capture", section);
-        render(&report, &args.output, args.diagnosis.timeline)?;
+        render(
+            &report,
+            &args.output,
+            args.diagnosis.timeline,
+            crate::cli::thread_count(0),
+        )?;
         if captured.stop_reason == StopReason::ReadError {
             bail!(
                 "the capture on {} ended early (see the warning in the report, which covers what was captured until then)",

@@ -1,12 +1,262 @@
 //! `--format json`: the whole report as one JSON document (schema in docs/json.md).
 //!
-//! Memory: the document holds one record per connection until the end, roughly 0.5–1 KiB
-//! each; for captures with millions of connections use `--format jsonl`, which streams.
+//! The document is the same bytes `serde_json::to_writer_pretty` would write, built faster:
+//! indentation goes out in one write per line ([`Indented`]), and connection records — most
+//! of the document — are rendered on several threads in chunks, then written in order.
+//!
+//! Memory: the report holds one record per connection until the end (docs/performance.md
+//! measures it); rendering adds at most two chunks of [`CHUNK_RECORDS`] records per thread.
+//! For captures with millions of connections use `--format jsonl`, which streams.
 
-use super::Report;
+use super::{ConnectionRecord, Report};
+use serde::Serialize;
+use serde_json::ser::Formatter;
 use std::io::{self, Write};
+use std::sync::mpsc;
 
-pub fn write_document(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    out.write_all(b"\n")
+/// Connection records rendered per chunk: large enough that handing a chunk between threads
+/// costs nothing next to rendering it, small enough to keep the rendered text in cache.
+const CHUNK_RECORDS: usize = 256;
+
+/// Writes the report. `threads` (at least 1) render connection records in parallel.
+pub fn write_document(report: &Report, out: &mut dyn Write, threads: usize) -> io::Result<()> {
+    let mut document = Document { out, first: true };
+    document.out.write_all(b"{")?;
+    document.field("schema_version", &report.schema_version)?;
+    document.field("inputs", &report.inputs)?;
+    document.field("summary", &report.summary)?;
+    document.key("connections")?;
+    write_connections(&report.connections, document.out, threads)?;
+    document.field("findings", &report.findings)?;
+    for (name, section) in &report.sections {
+        document.field(name, section)?;
+    }
+    document.out.write_all(b"\n}\n")
+}
+
+/// The top-level object, written key by key at indentation level 1.
+struct Document<'a> {
+    out: &'a mut dyn Write,
+    first: bool,
+}
+
+impl Document<'_> {
+    fn key(&mut self, name: &str) -> io::Result<()> {
+        let separator: &[u8] = if self.first { b"\n  " } else { b",\n  " };
+        self.first = false;
+        self.out.write_all(separator)?;
+        serde_json::to_writer(&mut *self.out, name)?;
+        self.out.write_all(b": ")
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> io::Result<()> {
+        self.key(name)?;
+        write_value(&mut *self.out, value, 1)
+    }
+}
+
+fn write_value<W: Write, T: Serialize + ?Sized>(out: W, value: &T, level: usize) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(out, Indented::at(level));
+    value.serialize(&mut serializer).map_err(io::Error::from)
+}
+
+/// The `connections` array: chunks rendered by `threads` workers (chunk `i` by worker
+/// `i % threads`), received and written in order. Each worker's channel holds one finished
+/// chunk, so memory stays bounded however many connections there are.
+fn write_connections(
+    records: &[ConnectionRecord],
+    out: &mut dyn Write,
+    threads: usize,
+) -> io::Result<()> {
+    if records.is_empty() {
+        return out.write_all(b"[]");
+    }
+    out.write_all(b"[")?;
+    let chunks: Vec<&[ConnectionRecord]> = records.chunks(CHUNK_RECORDS).collect();
+    let threads = threads.clamp(1, chunks.len());
+    if threads == 1 {
+        let mut text = Vec::new();
+        for (index, chunk) in chunks.iter().enumerate() {
+            render_chunk(chunk, index == 0, &mut text)?;
+            out.write_all(&text)?;
+            text.clear();
+        }
+    } else {
+        write_chunks_in_parallel(&chunks, out, threads)?;
+    }
+    out.write_all(b"\n  ]")
+}
+
+fn write_chunks_in_parallel(
+    chunks: &[&[ConnectionRecord]],
+    out: &mut dyn Write,
+    threads: usize,
+) -> io::Result<()> {
+    std::thread::scope(|scope| {
+        let receivers: Vec<mpsc::Receiver<io::Result<Vec<u8>>>> = (0..threads)
+            .map(|worker| {
+                let (sender, receiver) = mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    for index in (worker..chunks.len()).step_by(threads) {
+                        let mut text = Vec::new();
+                        let Some(chunk) = chunks.get(index) else {
+                            break;
+                        };
+                        let rendered = render_chunk(chunk, index == 0, &mut text).map(|_| text);
+                        // The writer stopped (an output error): nothing more to do.
+                        if sender.send(rendered).is_err() {
+                            break;
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        for index in 0..chunks.len() {
+            let text = receivers
+                .get(index % threads)
+                .and_then(|receiver| receiver.recv().ok())
+                .unwrap_or_else(|| Err(io::Error::other("a JSON rendering thread stopped")))?;
+            out.write_all(&text)?;
+        }
+        Ok(())
+    })
+}
+
+/// Records as array elements at indentation level 2, each preceded by its separator.
+fn render_chunk(
+    chunk: &[ConnectionRecord],
+    first_chunk: bool,
+    text: &mut Vec<u8>,
+) -> io::Result<()> {
+    for (index, record) in chunk.iter().enumerate() {
+        let separator: &[u8] = if first_chunk && index == 0 {
+            b"\n    "
+        } else {
+            b",\n    "
+        };
+        text.extend_from_slice(separator);
+        write_value(&mut *text, record, 2)?;
+    }
+    Ok(())
+}
+
+/// serde_json's pretty layout (two spaces per level), starting at any level, with each
+/// line's indentation written at once rather than one write per level.
+struct Indented {
+    level: usize,
+    has_value: bool,
+}
+
+const SPACES: &[u8; 128] = &[b' '; 128];
+
+impl Indented {
+    fn at(level: usize) -> Indented {
+        Indented {
+            level,
+            has_value: false,
+        }
+    }
+
+    fn new_line<W: ?Sized + Write>(&self, writer: &mut W, separator: &[u8]) -> io::Result<()> {
+        writer.write_all(separator)?;
+        let mut width = self.level * 2;
+        while width > 0 {
+            let part = width.min(SPACES.len());
+            writer.write_all(SPACES.get(..part).unwrap_or_default())?;
+            width -= part;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        writer.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level = self.level.saturating_sub(1);
+        if self.has_value {
+            self.new_line(writer, b"\n")?;
+        }
+        writer.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        self.new_line(writer, if first { b"\n" } else { b",\n" })
+    }
+}
+
+impl Formatter for Indented {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The layout must stay byte-identical to serde_json's own pretty printer at level 0.
+    #[test]
+    fn indented_writes_what_the_pretty_printer_writes() {
+        let mut deep = json!(1);
+        for _ in 0..70 {
+            deep = json!([deep]);
+        }
+        let value = json!({
+            "a": [], "b": {}, "c": [1, [2, []], {"d": {"e": [{}]}}], "f": "x\ny", "g": null,
+            "deep": deep,
+        });
+        let mut ours = Vec::new();
+        write_value(&mut ours, &value, 0).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+    }
 }

@@ -314,6 +314,17 @@ impl MessageParser {
             };
         }
         self.at_stream_start = false;
+        // Most heads arrive whole in one segment: parse them where they lie, without copying.
+        if self.buffer.is_empty()
+            && let Some(end) = head_end(rest, 0)
+            && let Some(head) = rest.get(..end)
+        {
+            let event = self.parse(head);
+            return Step {
+                consumed: consumed + end,
+                event: Some(event),
+            };
+        }
         let room = MAX_HEAD_BYTES.saturating_sub(self.buffer.len());
         let taken = rest.len().min(room);
         let old_length = self.buffer.len();
@@ -351,30 +362,29 @@ impl MessageParser {
         }
     }
 
-    /// Index just past the empty line ending the head, searching only new bytes.
+    /// Index just past the empty line ending the buffered head, searching only new bytes.
     fn find_head_end(&mut self) -> Option<usize> {
-        let start = self.scanned.saturating_sub(3);
-        let window = self.buffer.get(start..)?;
-        let found = window.iter().enumerate().find_map(|(index, byte)| {
-            if *byte != b'\n' {
-                return None;
-            }
-            let after = start + index + 1;
-            let before = self.buffer.get(..start + index)?;
-            let blank_line = before.ends_with(b"\n") || before.ends_with(b"\n\r");
-            blank_line.then_some(after)
-        });
+        let found = head_end(&self.buffer, self.scanned.saturating_sub(3));
         self.scanned = self.buffer.len();
         found
     }
 
     fn finish_head(&mut self, end: usize) -> Event {
-        let result = match self.buffer.get(..end) {
-            Some(bytes) => parse_head(self.role, bytes),
-            None => Err("internal: head end out of range"),
+        let buffer = std::mem::take(&mut self.buffer);
+        let event = match buffer.get(..end) {
+            Some(bytes) => self.parse(bytes),
+            None => {
+                self.state = State::Lost;
+                Event::NotHttp("internal: head end out of range")
+            }
         };
+        self.buffer = buffer;
         self.release_buffer();
-        match result {
+        event
+    }
+
+    fn parse(&mut self, head: &[u8]) -> Event {
+        match parse_head(self.role, head) {
             Ok(head) => {
                 self.heads += 1;
                 // Until the caller sets the framing, nothing follows.
@@ -515,6 +525,17 @@ impl MessageParser {
     }
 }
 
+/// Index just past the empty line (CRLF CRLF, or bare LFs, RFC 9112 §2.2) that ends a head in
+/// `bytes`, looking at line ends from `from` on.
+fn head_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let window = bytes.get(from..)?;
+    memchr::memchr_iter(b'\n', window).find_map(|offset| {
+        let at = from + offset;
+        let before = bytes.get(..at)?;
+        (before.ends_with(b"\n") || before.ends_with(b"\n\r")).then_some(at + 1)
+    })
+}
+
 /// Could `bytes` be the beginning of a start line? A request starts with a method token and
 /// a space; a response with `HTTP/`. Checked on the first bytes only, so binary data is
 /// rejected at once instead of being buffered up to the head limit.
@@ -573,8 +594,7 @@ fn parse_head(role: Role, bytes: &[u8]) -> Result<Head, &'static str> {
     for field in fields.iter() {
         read_field(&mut head, field.name, field.value);
         if role == Role::Request {
-            head.field_names
-                .push(name_hash(&field.name.to_ascii_lowercase()));
+            head.field_names.push(name_hash(field.name));
         }
     }
     note_named_hop_by_hop(&mut head, fields);
@@ -591,7 +611,16 @@ fn check(result: httparse::Result<usize>) -> Result<(), &'static str> {
     }
 }
 
+/// Lengths of the field names [`read_field`] looks at: other fields (most of a browser's
+/// request) are passed over without comparing names or decoding values.
+fn may_be_read(name: &str) -> bool {
+    matches!(name.len(), 3 | 6 | 7 | 9 | 10 | 12 | 14 | 15 | 16 | 17)
+}
+
 fn read_field(head: &mut Head, name: &str, value: &[u8]) {
+    if !may_be_read(name) {
+        return;
+    }
     let value = String::from_utf8_lossy(value);
     let value = value.trim();
     if name.eq_ignore_ascii_case("connection") {
@@ -675,14 +704,14 @@ fn note_named_hop_by_hop(head: &mut Head, fields: &[httparse::Header<'_>]) {
 }
 
 /// A stable hash of a lowercase header name.
-pub fn name_hash(lowercase_name: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    lowercase_name.hash(&mut hasher);
-    hasher.finish()
+/// A case-insensitive hash of a field name (FNV-1a over the lowercased bytes): field names
+/// are compared by hash, and hashing must not allocate a lowercase copy per field.
+pub fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-/// At most `limit` characters, cut on a character boundary.
 pub fn capped(text: &str, limit: usize) -> String {
     match text.char_indices().nth(limit) {
         Some((index, _)) => text.get(..index).unwrap_or_default().to_string(),
