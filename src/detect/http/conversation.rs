@@ -13,6 +13,7 @@ use super::reassembly::{Reassembler, StreamSink};
 use crate::flow::Side;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 /// Exchanges kept per connection for `connections[].http.exchanges` (later ones are counted).
 pub const MAX_EXCHANGES_KEPT: usize = 100;
@@ -43,7 +44,7 @@ pub struct Exchange {
 }
 
 struct PendingRequest {
-    head: Box<Head>,
+    head: Rc<Head>,
     exchange: Option<usize>,
     /// Position of the request on the connection (0 = first).
     index: u64,
@@ -53,7 +54,7 @@ struct PendingRequest {
 /// A request just read, handed to hop matching.
 pub struct RequestNote {
     pub ts: Timestamp,
-    pub head: Box<Head>,
+    pub head: Rc<Head>,
 }
 
 /// A request that never got a final response.
@@ -298,7 +299,7 @@ impl Story {
         }
     }
 
-    fn on_request(&mut self, ts: Timestamp, head: Box<Head>) {
+    fn on_request(&mut self, ts: Timestamp, head: Rc<Head>) {
         self.requests += 1;
         self.not_http = false;
         self.client_is_proxy |= head.via || head.forwarded_for;
@@ -321,7 +322,7 @@ impl Story {
         self.client.set_framing(framing);
         self.new_requests.push(RequestNote {
             ts,
-            head: head.clone(),
+            head: Rc::clone(&head),
         });
         // Once one request was not queued, later ones are not either: they are answered after it.
         if self.requests_not_queued > 0 || self.pending.len() >= MAX_PENDING_REQUESTS {
@@ -357,7 +358,7 @@ impl Story {
         Some(self.exchanges.len() - 1)
     }
 
-    fn on_response(&mut self, ts: Timestamp, head: Box<Head>) {
+    fn on_response(&mut self, ts: Timestamp, head: Rc<Head>) {
         self.responses += 1;
         self.new_responses += 1;
         self.not_http = false;

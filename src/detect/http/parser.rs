@@ -11,6 +11,8 @@
 //! It does not keep header values other than those listed in [`Head`]: credentials
 //! (`Authorization`, `Cookie`, ...) are never copied out of the capture buffer.
 
+use std::rc::Rc;
+
 /// Largest message head kept; a longer one makes the parser give up on that direction.
 /// Servers refuse far less (nginx `large_client_header_buffers` 4 × 8 KiB, Apache 8 KiB per
 /// field), so a longer head means the stream is not HTTP or was misread.
@@ -136,7 +138,8 @@ pub enum Framing {
 /// What the parser found in the bytes it was fed.
 #[derive(Debug)]
 pub enum Event {
-    Head(Box<Head>),
+    /// Shared: the conversation queues it for its response and hands it to hop matching.
+    Head(Rc<Head>),
     /// The current message's body ended.
     MessageEnd,
     /// The HTTP/2 prior-knowledge preface: the rest is not HTTP/1.
@@ -389,7 +392,7 @@ impl MessageParser {
                 self.heads += 1;
                 // Until the caller sets the framing, nothing follows.
                 self.state = State::Head;
-                Event::Head(Box::new(head))
+                Event::Head(Rc::new(head))
             }
             Err(reason) => {
                 self.state = State::Lost;
@@ -564,7 +567,9 @@ fn is_method_byte(byte: &u8) -> bool {
 }
 
 fn parse_head(role: Role, bytes: &[u8]) -> Result<Head, &'static str> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // Uninitialised: zeroing 128 fields per head cost more than parsing a typical one.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut config = httparse::ParserConfig::default();
     config
         .allow_spaces_after_header_name_in_responses(true)
@@ -572,8 +577,8 @@ fn parse_head(role: Role, bytes: &[u8]) -> Result<Head, &'static str> {
         .allow_multiple_spaces_in_response_status_delimiters(true);
     let (start, minor_version, fields) = match role {
         Role::Request => {
-            let mut request = httparse::Request::new(&mut headers);
-            check(config.parse_request(&mut request, bytes))?;
+            let mut request = httparse::Request::new(&mut []);
+            check(config.parse_request_with_uninit_headers(&mut request, bytes, &mut headers))?;
             let method = request.method.ok_or("no method")?;
             let target = request.path.ok_or("no request target")?;
             let start = StartLine::Request {
@@ -583,14 +588,17 @@ fn parse_head(role: Role, bytes: &[u8]) -> Result<Head, &'static str> {
             (start, request.version.ok_or("no version")?, request.headers)
         }
         Role::Response => {
-            let mut response = httparse::Response::new(&mut headers);
-            check(config.parse_response(&mut response, bytes))?;
+            let mut response = httparse::Response::new(&mut []);
+            check(config.parse_response_with_uninit_headers(&mut response, bytes, &mut headers))?;
             let status = response.code.ok_or("no status")?;
             let version = response.version.ok_or("no version")?;
             (StartLine::Response { status }, version, response.headers)
         }
     };
     let mut head = Head::new(start, minor_version);
+    if role == Role::Request {
+        head.field_names.reserve_exact(fields.len());
+    }
     for field in fields.iter() {
         read_field(&mut head, field.name, field.value);
         if role == Role::Request {
@@ -654,14 +662,16 @@ fn read_field(head: &mut Head, name: &str, value: &[u8]) {
 }
 
 fn append_value(slot: &mut Option<String>, value: &str) {
-    let joined = match slot.take() {
-        Some(previous) => format!("{previous}, {value}"),
-        None => value.to_string(),
-    };
-    *slot = Some(capped(&joined, MAX_VALUE_CHARS));
+    match slot {
+        Some(previous) => {
+            previous.push_str(", ");
+            previous.push_str(value);
+            truncate_chars(previous, MAX_VALUE_CHARS);
+        }
+        None => *slot = Some(capped(value, MAX_VALUE_CHARS)),
+    }
 }
 
-/// RFC 9112 §6.3: a list of identical values is one value; differing values are an error.
 fn read_content_length(head: &mut Head, value: &str) {
     let mut parsed: Option<u64> = None;
     for part in value.split(',').map(str::trim) {
@@ -712,10 +722,20 @@ pub fn name_hash(name: &str) -> u64 {
     })
 }
 
+/// `text`, cut after `limit` characters.
 pub fn capped(text: &str, limit: usize) -> String {
-    match text.char_indices().nth(limit) {
-        Some((index, _)) => text.get(..index).unwrap_or_default().to_string(),
-        None => text.to_string(),
+    let mut copy = text.to_string();
+    truncate_chars(&mut copy, limit);
+    copy
+}
+
+fn truncate_chars(text: &mut String, limit: usize) {
+    // A string of at most `limit` bytes has at most `limit` characters: no need to count.
+    if text.len() <= limit {
+        return;
+    }
+    if let Some((index, _)) = text.char_indices().nth(limit) {
+        text.truncate(index);
     }
 }
 
