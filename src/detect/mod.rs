@@ -108,6 +108,19 @@ pub struct Collector {
     stream: Option<Box<dyn Write>>,
     /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
     pub stream_error: Option<std::io::Error>,
+    /// Scratch space for one JSON line, reused.
+    line: Vec<u8>,
+}
+
+/// `{"type":"KIND",` then the object's fields (`fields`: its serialization after the `{`).
+fn write_typed_object(stream: &mut dyn Write, kind: &str, fields: &[u8]) -> std::io::Result<()> {
+    stream.write_all(b"{\"type\":")?;
+    serde_json::to_writer(&mut *stream, kind)?;
+    if fields != b"}" {
+        stream.write_all(b",")?;
+    }
+    stream.write_all(fields)?;
+    stream.write_all(b"\n")
 }
 
 #[derive(Default)]
@@ -125,6 +138,7 @@ impl Collector {
             keep_timelines,
             stream,
             stream_error: None,
+            line: Vec::new(),
         }
     }
 
@@ -202,7 +216,9 @@ impl Collector {
             .collect()
     }
 
-    /// Writes one JSON line `{"type": kind, ...object}`.
+    /// Writes one JSON line `{"type": kind, ...object}`. The object is serialized straight
+    /// after the `type` key (no intermediate `Value`: building one per line cost more than the
+    /// rest of the streaming output), so keys follow the struct's field order.
     pub fn write_line<T: serde::Serialize>(&mut self, kind: &str, value: &T) {
         if self.stream_error.is_some() {
             return;
@@ -210,20 +226,17 @@ impl Collector {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let line = match serde_json::to_value(value) {
-            Ok(Value::Object(mut object)) => {
-                object.insert("type".into(), Value::String(kind.into()));
-                Value::Object(object)
-            }
-            Ok(other) => other,
-            Err(error) => {
-                self.stream_error = Some(std::io::Error::other(error));
-                return;
-            }
+        let line = &mut self.line;
+        line.clear();
+        if let Err(error) = serde_json::to_writer(&mut *line, value) {
+            self.stream_error = Some(std::io::Error::other(error));
+            return;
+        }
+        let result = match line.split_first() {
+            Some((b'{', fields)) => write_typed_object(stream, kind, fields),
+            // Not an object (no such line is written today): the value as it is.
+            _ => stream.write_all(line).and_then(|_| stream.write_all(b"\n")),
         };
-        let result = serde_json::to_writer(&mut *stream, &line)
-            .map_err(std::io::Error::from)
-            .and_then(|_| stream.write_all(b"\n"));
         if let Err(error) = result {
             self.stream_error = Some(error);
         }
