@@ -88,7 +88,7 @@ _kaprobe() {
             return 0
             ;;
         kaprobe__subcmd__analyze)
-            opts="-q -h --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --host --port --one-vantage --help"
+            opts="-q -h --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --host --port --one-vantage --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,6 +123,10 @@ _kaprobe() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

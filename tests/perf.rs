@@ -104,3 +104,64 @@ fn tracking_of_a_generated_load_balancer_capture_is_unchanged() {
         assert_eq!(actual, expected);
     }
 }
+
+/// `--threads` changes how the work is spread (a reader thread, JSON rendered in chunks on
+/// several threads), never the report. The generated capture spans many read batches (512
+/// frames) and rendering chunks (256 connections), so batch and chunk edges are crossed.
+#[test]
+fn reports_are_identical_whatever_the_thread_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let capture = generated_capture(dir.path());
+    let path = capture.to_str().expect("utf-8 path");
+    for format in [
+        &["--format", "json"][..],
+        &["--format", "jsonl"],
+        &["--timeline", "--color", "never"],
+    ] {
+        let run = |threads: &str| {
+            let mut args = vec!["analyze", path, "--quiet", "--threads", threads];
+            args.extend_from_slice(format);
+            let (status, stdout, stderr) = support::kaprobe(&args);
+            assert!(status == 0 || status == 1, "threads {threads}: {stderr}");
+            stdout
+        };
+        let single = run("1");
+        let connections = single.matches("\"id\": \"tcp/").count();
+        assert!(
+            format[1] != "json" || connections > 300,
+            "the capture should cross rendering chunks ({connections} connections)"
+        );
+        for threads in ["2", "3", "8"] {
+            assert!(
+                single == run(threads),
+                "{format:?}: --threads {threads} differs from --threads 1"
+            );
+        }
+    }
+}
+
+/// The same on real captures of the corpus (KAPROBE_CORPUS), the largest ones first.
+#[test]
+fn corpus_reports_are_identical_whatever_the_thread_count() {
+    let Some(corpus) = support::corpus_dir() else {
+        eprintln!("KAPROBE_CORPUS not set: skipped");
+        return;
+    };
+    let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&corpus)
+        .expect("corpus dir")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .map(|p| (std::fs::metadata(&p).map_or(0, |m| m.len()), p))
+        .collect();
+    files.sort_by(|a, b| b.cmp(a));
+    for (_, file) in files.iter().take(12) {
+        let path = file.to_str().expect("utf-8 path");
+        let run = |threads: &str| {
+            support::kaprobe(&["analyze", path, "--format", "json", "--threads", threads]).1
+        };
+        assert!(
+            run("1") == run("4"),
+            "{path}: --threads 4 differs from --threads 1"
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub mod file;
 #[cfg(feature = "capture")]
 pub mod live;
 pub mod merge;
+pub mod prefetch;
 pub mod rotate;
 pub mod writer;
 
