@@ -2,7 +2,7 @@
 //! report. One pass, state bounded by open connections; connections are handed to the
 //! detectors and turned into records as soon as they are over.
 
-use crate::capture::{InputSummary, RawPacket};
+use crate::capture::{Frame, InputSummary};
 use crate::config::AnalysisConfig;
 use crate::decode::{self, Decoded, IpPacket, Network, TcpSegment, Transport};
 use crate::detect::{self, Collector, Context, Details, Detector, Segment};
@@ -51,8 +51,8 @@ impl Analysis {
     }
 
     /// Analyzes one frame.
-    pub fn process(&mut self, raw: &RawPacket) {
-        let packet = decode::decode(raw);
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        let packet = decode::decode(frame);
         if !self.passes_filters(&packet) {
             return;
         }

@@ -368,7 +368,7 @@ mod with_libpcap {
                         .write(&packet)
                         .with_context(|| format!("writing {}", writer.current_path().display()))?;
                 }
-                analysis.process(&packet);
+                analysis.process(&packet.frame());
             }
             if let Some(error) = analysis.stream_error() {
                 return Err(anyhow::Error::new(error).context("writing the JSON lines output"));

@@ -2,10 +2,10 @@
 //! decides the exit status (0 fine, 1 a finding reached --fail-on, 2 usage or input error).
 
 use crate::analyze::Analysis;
-use crate::capture::RawPacket;
 use crate::capture::file::CaptureReader;
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch;
+use crate::capture::{Frame, RawPacket};
 use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, Format, OutputArgs};
 use crate::config::AnalysisConfig;
 use crate::report::{self, Report, Severity, Summary};
@@ -101,8 +101,8 @@ pub fn analyze_inputs(
     };
     let mut stream_error = None;
     let mut since_check = 0u32;
-    let mut process = |packet: &RawPacket| {
-        analysis.process(packet);
+    let mut process = |frame: &Frame<'_>| {
+        analysis.process(frame);
         since_check += 1;
         if since_check == 8192 {
             since_check = 0;
@@ -140,12 +140,12 @@ pub fn analyze_inputs(
 fn read_in_turn(
     inputs: &mut InputSet,
     report_progress: &dyn Fn(&InputSet),
-    process: &mut dyn FnMut(&RawPacket) -> ControlFlow<()>,
+    process: &mut dyn FnMut(&Frame<'_>) -> ControlFlow<()>,
 ) {
     let mut packet = RawPacket::default();
     let mut frames = 0u32;
     while inputs.next_packet(&mut packet) {
-        if process(&packet).is_break() {
+        if process(&packet.frame()).is_break() {
             return;
         }
         frames = frames.wrapping_add(1);

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let mut frames = Frames::new(records);
     let mut packet = RawPacket::default();
     while frames.next_into(&mut packet) {
-        analysis.process(&packet);
+        analysis.process(&packet.frame());
     }
     let Ok(report) = analysis.finish(vec![InputSummary::default()]) else {
         return;

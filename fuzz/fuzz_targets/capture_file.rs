@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let mut frames = 0u64;
     while reader.next_packet(&mut packet) {
         frames += 1;
-        let decoded = kaprobe::decode::decode(&packet);
+        let decoded = kaprobe::decode::decode(&packet.frame());
         std::hint::black_box(decoded);
     }
     assert_eq!(reader.summary.packets, frames);

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut analysis = Analysis::new(config, None);
     for packet in http_packets(records) {
-        analysis.process(&packet);
+        analysis.process(&packet.frame());
     }
     let Ok(report) = analysis.finish(vec![InputSummary::default()]) else {
         return;

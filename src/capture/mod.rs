@@ -102,6 +102,32 @@ impl Default for RawPacket {
 }
 
 impl RawPacket {
+    pub fn frame(&self) -> Frame<'_> {
+        Frame {
+            ts: self.ts,
+            input: self.input,
+            interface: self.interface,
+            link_type: self.link_type,
+            original_len: self.original_len,
+            data: &self.data,
+        }
+    }
+}
+
+/// A frame as the analysis reads it: the bytes borrowed from wherever they were read into (a
+/// [`RawPacket`], or a batch of frames handed over by the reader thread).
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub ts: Timestamp,
+    pub input: u16,
+    pub interface: u32,
+    pub link_type: LinkType,
+    /// Length on the wire; more than `data` when the snapshot length cut the frame.
+    pub original_len: u32,
+    pub data: &'a [u8],
+}
+
+impl Frame<'_> {
     pub fn is_truncated(&self) -> bool {
         (self.data.len() as u64) < u64::from(self.original_len)
     }
@@ -157,7 +183,7 @@ impl InputSummary {
             self.first_ts = Some(ts);
         }
         self.last_ts = Some(ts);
-        if packet.is_truncated() {
+        if packet.frame().is_truncated() {
             self.truncated_packets += 1;
         }
         if matches!(packet.link_type, LinkType::Unknown(_)) {

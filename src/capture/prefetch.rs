@@ -3,45 +3,80 @@
 //! overlap with the analysis instead of adding to it.
 //!
 //! The analysis still sees every frame once, in the same order, on one thread: the report is
-//! the same as with `--threads 1`. Batches travel back to the reader to be refilled, so frame
-//! buffers are allocated once and at most [`BATCHES`] × [`BATCH_FRAMES`] frames are in flight
-//! (a few MiB, whatever the file size).
+//! the same as with `--threads 1`. A batch copies its frames into one byte arena and goes back
+//! to the reader to be refilled, so there is no allocation per frame, and memory stays at
+//! [`BATCHES`] arenas of about [`BATCH_BYTES`] each (plus one frame) whatever the file size.
 
-use super::RawPacket;
 use super::merge::InputSet;
+use super::{Frame, LinkType, RawPacket};
+use crate::time::Timestamp;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Frames per batch: enough that handing a batch over costs nothing per frame.
 pub const BATCH_FRAMES: usize = 512;
+/// Frame bytes per batch: a batch is handed over once it holds this much.
+pub const BATCH_BYTES: usize = 1 << 20;
 /// Batches in circulation: one being read, one being analyzed, two waiting.
 const BATCHES: usize = 4;
 /// The reader reports progress every this many batches.
 const PROGRESS_EVERY_BATCHES: u32 = 16;
 
+/// A frame of a batch: its bytes are `arena[start..end]`.
+struct Slot {
+    ts: Timestamp,
+    input: u16,
+    interface: u32,
+    link_type: LinkType,
+    original_len: u32,
+    start: usize,
+    end: usize,
+}
+
 #[derive(Default)]
 struct Batch {
-    frames: Vec<RawPacket>,
-    len: usize,
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
 }
 
 impl Batch {
-    /// Refills the batch; returns false once every input is exhausted.
-    fn fill(&mut self, inputs: &mut InputSet) -> bool {
-        self.len = 0;
-        while self.len < BATCH_FRAMES {
-            if self.frames.len() == self.len {
-                self.frames.push(RawPacket::default());
-            }
-            let Some(frame) = self.frames.get_mut(self.len) else {
-                return true;
-            };
-            if !inputs.next_packet(frame) {
+    /// Refills the batch through `scratch`; returns false once every input is exhausted.
+    fn fill(&mut self, inputs: &mut InputSet, scratch: &mut RawPacket) -> bool {
+        self.slots.clear();
+        // A batch that once held a few huge frames gives the memory back.
+        if self.arena.capacity() > 4 * BATCH_BYTES {
+            self.arena = Vec::new();
+        }
+        self.arena.clear();
+        self.arena.reserve(BATCH_BYTES);
+        while self.slots.len() < BATCH_FRAMES && self.arena.len() < BATCH_BYTES {
+            if !inputs.next_packet(scratch) {
                 return false;
             }
-            self.len += 1;
+            let start = self.arena.len();
+            self.arena.extend_from_slice(&scratch.data);
+            self.slots.push(Slot {
+                ts: scratch.ts,
+                input: scratch.input,
+                interface: scratch.interface,
+                link_type: scratch.link_type,
+                original_len: scratch.original_len,
+                start,
+                end: self.arena.len(),
+            });
         }
         true
+    }
+
+    fn frames(&self) -> impl Iterator<Item = Frame<'_>> {
+        self.slots.iter().map(|slot| Frame {
+            ts: slot.ts,
+            input: slot.input,
+            interface: slot.interface,
+            link_type: slot.link_type,
+            original_len: slot.original_len,
+            data: self.arena.get(slot.start..slot.end).unwrap_or_default(),
+        })
     }
 }
 
@@ -51,7 +86,7 @@ impl Batch {
 pub fn read_ahead(
     inputs: &mut InputSet,
     report_progress: &(dyn Fn(&InputSet) + Sync),
-    process: &mut dyn FnMut(&RawPacket) -> ControlFlow<()>,
+    process: &mut dyn FnMut(&Frame<'_>) -> ControlFlow<()>,
 ) {
     std::thread::scope(|scope| {
         let (full_sender, full_receiver) = sync_channel::<Batch>(BATCHES);
@@ -73,9 +108,10 @@ fn read(
     full: SyncSender<Batch>,
     report_progress: &(dyn Fn(&InputSet) + Sync),
 ) {
+    let mut scratch = RawPacket::default();
     let mut batches = 0u32;
     while let Ok(mut batch) = empty.recv() {
-        let more = batch.fill(inputs);
+        let more = batch.fill(inputs, &mut scratch);
         if full.send(batch).is_err() || !more {
             break;
         }
@@ -89,11 +125,11 @@ fn read(
 fn analyze(
     full: Receiver<Batch>,
     empty: SyncSender<Batch>,
-    process: &mut dyn FnMut(&RawPacket) -> ControlFlow<()>,
+    process: &mut dyn FnMut(&Frame<'_>) -> ControlFlow<()>,
 ) {
     while let Ok(batch) = full.recv() {
-        for frame in batch.frames.iter().take(batch.len) {
-            if process(frame).is_break() {
+        for frame in batch.frames() {
+            if process(&frame).is_break() {
                 return;
             }
         }

@@ -13,7 +13,7 @@ pub mod arp;
 pub mod link;
 pub mod vrrp;
 
-use crate::capture::RawPacket;
+use crate::capture::Frame;
 use crate::time::Timestamp;
 use etherparse::{Icmpv6Slice, IpNumber, LaxIpSlice, TcpOptionElement, TcpSlice};
 use std::net::IpAddr;
@@ -128,7 +128,7 @@ pub struct TcpSegment<'a> {
 
 /// Decodes a raw frame. Never panics and never allocates; anything unreadable becomes
 /// `Network::Other` or `Transport::Other`.
-pub fn decode(packet: &RawPacket) -> Decoded<'_> {
+pub fn decode<'p>(packet: &Frame<'p>) -> Decoded<'p> {
     let mut decoded = Decoded {
         ts: packet.ts,
         input: packet.input,
@@ -139,7 +139,7 @@ pub fn decode(packet: &RawPacket) -> Decoded<'_> {
         truncated: packet.is_truncated(),
         network: Network::Other,
     };
-    let Some(info) = link::strip(packet.link_type, &packet.data) else {
+    let Some(info) = link::strip(packet.link_type, packet.data) else {
         return decoded;
     };
     decoded.vlan = info.vlan;

@@ -103,7 +103,7 @@ fn frame_seeds(seeds: &mut Seeds, packet: &RawPacket) {
     let mut seed = vec![link_selector(packet.link_type)];
     seed.extend_from_slice(&packet.data);
     seeds.put("decode_frame", seed);
-    let decoded = decode::decode(packet);
+    let decoded = decode::decode(&packet.frame());
     let Network::Ip(ip) = decoded.network else {
         return;
     };
@@ -318,7 +318,7 @@ impl Default for HttpSeed {
 
 impl HttpSeed {
     fn add(&mut self, packet: &RawPacket) {
-        let decoded = decode::decode(packet);
+        let decoded = decode::decode(&packet.frame());
         let Network::Ip(ip) = decoded.network else {
             return;
         };
