@@ -112,6 +112,17 @@ pub struct Collector {
     line: Vec<u8>,
 }
 
+/// `{"type":"KIND","KIND":VALUE}`.
+fn write_named_value(stream: &mut dyn Write, kind: &str, value: &[u8]) -> std::io::Result<()> {
+    stream.write_all(b"{\"type\":")?;
+    serde_json::to_writer(&mut *stream, kind)?;
+    stream.write_all(b",")?;
+    serde_json::to_writer(&mut *stream, kind)?;
+    stream.write_all(b":")?;
+    stream.write_all(value)?;
+    stream.write_all(b"}\n")
+}
+
 /// `{"type":"KIND",` then the object's fields (`fields`: its serialization after the `{`).
 fn write_typed_object(stream: &mut dyn Write, kind: &str, fields: &[u8]) -> std::io::Result<()> {
     stream.write_all(b"{\"type\":")?;
@@ -234,8 +245,9 @@ impl Collector {
         }
         let result = match line.split_first() {
             Some((b'{', fields)) => write_typed_object(stream, kind, fields),
-            // Not an object (no such line is written today): the value as it is.
-            _ => stream.write_all(line).and_then(|_| stream.write_all(b"\n")),
+            // Not an object (the `http_hops` list): under its own name, so that every line is
+            // an object with a `type` and `select(.type == ...)` works on the whole stream.
+            _ => write_named_value(stream, kind, line),
         };
         if let Err(error) = result {
             self.stream_error = Some(error);
