@@ -104,7 +104,7 @@ pub fn analyze_inputs(
     let mut process = |frame: &Frame<'_>| {
         analysis.process(frame);
         since_check += 1;
-        if since_check == 8192 {
+        if since_check == CHECK_EVERY_FRAMES {
             since_check = 0;
             if let Some(error) = analysis.stream_error() {
                 stream_error = Some(error);
@@ -136,6 +136,9 @@ pub fn analyze_inputs(
     }
 }
 
+/// Frames between looks at the output stream's health and the progress bar.
+const CHECK_EVERY_FRAMES: u32 = 8192;
+
 /// `--threads 1`: read and analyze in turn on this thread.
 fn read_in_turn(
     inputs: &mut InputSet,
@@ -149,7 +152,7 @@ fn read_in_turn(
             return;
         }
         frames = frames.wrapping_add(1);
-        if frames.is_multiple_of(8192) {
+        if frames.is_multiple_of(CHECK_EVERY_FRAMES) {
             report_progress(inputs);
         }
     }

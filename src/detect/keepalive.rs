@@ -214,14 +214,6 @@ impl Detector for KeepaliveDetector {
             .iter()
             .map(|(side, s)| sender_json(connection, *side, s))
             .collect();
-        let (client, server) = (&connection.client, &connection.server);
-        let record = KeepaliveRecord {
-            acks: client.keepalive_acks + server.keepalive_acks,
-            heartbeats: heartbeats.clone(),
-            probes: client.keepalive_probes + server.keepalive_probes,
-            senders: sender_json.clone(),
-            zero_window_probes: client.zero_window_probes + server.zero_window_probes,
-        };
         if !senders.is_empty() {
             settings_finding(connection, &sender_json, context);
         }
@@ -229,7 +221,14 @@ impl Detector for KeepaliveDetector {
             dead_peer_finding(connection, *side, sender, context);
         }
         idle_finding(connection, senders.is_empty(), &heartbeats, context);
-        details.keepalive = Some(record);
+        let (client, server) = (&connection.client, &connection.server);
+        details.keepalive = Some(KeepaliveRecord {
+            acks: client.keepalive_acks + server.keepalive_acks,
+            heartbeats,
+            probes: client.keepalive_probes + server.keepalive_probes,
+            senders: sender_json,
+            zero_window_probes: client.zero_window_probes + server.zero_window_probes,
+        });
     }
 }
 

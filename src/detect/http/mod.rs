@@ -448,30 +448,20 @@ impl ExchangeRecord {
     }
 }
 
-/// [`public_target`] in place: most targets have nothing to strip and keep their allocation.
+/// Strips from a request target, in place, what may carry secrets: the query and fragment, and
+/// the userinfo of an absolute URI (shown only with `--show-secrets`). Most targets have
+/// nothing to strip and keep their allocation.
 fn redact_target(target: &mut String) {
-    if target.contains(['?', '#']) || target.contains("://") {
-        *target = public_target(target, false);
+    if let Some(path_end) = target.find(['?', '#']) {
+        target.truncate(path_end);
     }
-}
-
-/// The request target without what may carry secrets: the query and fragment, and userinfo
-/// of an absolute URI, unless `--show-secrets`.
-pub fn public_target(target: &str, show_secrets: bool) -> String {
-    if show_secrets {
-        return target.to_string();
-    }
-    let path_end = target.find(['?', '#']).unwrap_or(target.len());
-    let path = target.get(..path_end).unwrap_or_default();
-    if let Some((scheme, rest)) = path.split_once("://") {
+    if let Some((scheme, rest)) = target.split_once("://") {
         let authority_end = rest.find('/').unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
-        let host = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
-        return format!("{scheme}://{host}{tail}");
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            *target = format!("{scheme}://{host}{tail}");
+        }
     }
-    path.to_string()
 }
 
 fn hop_json(number: u32, hop: &Hop, hops: &Hops, numbers: &[u32]) -> Value {
@@ -624,5 +614,31 @@ fn churn_findings(hops: &Hops, numbers: &[u32], context: &mut Context<'_>) {
             hops: members,
         };
         context.finding(findings::pool_churn(&churn));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_target;
+
+    fn redacted(target: &str) -> String {
+        let mut target = target.to_string();
+        redact_target(&mut target);
+        target
+    }
+
+    #[test]
+    fn targets_lose_query_fragment_and_userinfo_only() {
+        assert_eq!(redacted("/login?token=s3cr3t#top"), "/login");
+        assert_eq!(redacted("/plain/path"), "/plain/path");
+        assert_eq!(
+            redacted("http://user:pw@example.com/a?b=c"),
+            "http://example.com/a"
+        );
+        assert_eq!(
+            redacted("http://example.com:8080/a"),
+            "http://example.com:8080/a"
+        );
+        assert_eq!(redacted("http://user@example.com"), "http://example.com");
     }
 }
