@@ -15,12 +15,12 @@ use super::advice::keepalive_knobs;
 use super::{Context, Details, Detector, Segment};
 use crate::config::AnalysisConfig;
 use crate::explain::code;
+use crate::flow::hash::FastHashMap;
 use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, Side};
 use crate::knowledge::keepalive_defaults::{match_profile, recommended_time_below};
 use crate::report::{Event, Finding, Severity, Subject, round_micros, round_millis};
 use crate::time::{Timestamp, human_duration};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 
 /// A heartbeat is a small data segment after at least this much silence...
 const HEARTBEAT_MIN_GAP_SECS: f64 = 1.0;
@@ -31,7 +31,7 @@ const HEARTBEAT_MIN_REPEATS: u32 = 3;
 
 #[derive(Default)]
 pub struct KeepaliveDetector {
-    connections: HashMap<ConnectionId, ConnectionKeepalive>,
+    connections: FastHashMap<ConnectionId, ConnectionKeepalive>,
 }
 
 impl KeepaliveDetector {

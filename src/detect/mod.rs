@@ -16,10 +16,11 @@ pub mod vrrp;
 
 use crate::config::AnalysisConfig;
 use crate::decode::{Decoded, IpPacket, TcpSegment};
+use crate::flow::hash::{FastHashMap, FastHashSet, fast_hash_map, fast_hash_set};
 use crate::flow::{Connection, SegmentAnalysis};
 use crate::report::{Event, Finding, Subject, Summary};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// One TCP segment, after the tracker applied it.
@@ -102,8 +103,8 @@ impl Context<'_> {
 /// Collects findings and timelines, or streams them as JSON lines.
 pub struct Collector {
     pub findings: Vec<Finding>,
-    timelines: HashMap<Subject, Timeline>,
-    flagged: HashSet<Subject>,
+    timelines: FastHashMap<Subject, Timeline>,
+    flagged: FastHashSet<Subject>,
     keep_timelines: bool,
     stream: Option<Box<dyn Write>>,
     /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
@@ -144,8 +145,8 @@ impl Collector {
     pub fn new(keep_timelines: bool, stream: Option<Box<dyn Write>>) -> Collector {
         Collector {
             findings: Vec::new(),
-            timelines: HashMap::new(),
-            flagged: HashSet::new(),
+            timelines: fast_hash_map(),
+            flagged: fast_hash_set(),
             keep_timelines,
             stream,
             stream_error: None,

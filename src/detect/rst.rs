@@ -13,13 +13,13 @@ use super::advice::keepalive_knobs;
 use super::{Context, Details, Detector, Sections, Segment};
 use crate::config::AnalysisConfig;
 use crate::explain::code;
+use crate::flow::hash::FastHashMap;
 use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, HalfState, Side};
 use crate::knowledge::keepalive_defaults::recommended_time_below;
 use crate::knowledge::middleboxes;
 use crate::report::{Finding, Severity, Subject};
 use crate::time::{Timestamp, human_duration};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 
 /// RSTs kept per connection; a storm of resets adds to the count only.
 const MAX_RSTS_PER_CONNECTION: usize = 16;
@@ -28,9 +28,9 @@ const RESET_AFTER_IDLE_SECS: f64 = 5.0;
 
 #[derive(Default)]
 pub struct RstDetector {
-    connections: HashMap<ConnectionId, Vec<RstRecord>>,
+    connections: FastHashMap<ConnectionId, Vec<RstRecord>>,
     /// With several inputs: what each input saw of each 5-tuple, for correlation at the end.
-    vantage: HashMap<(Endpoint, Endpoint), Vec<Observation>>,
+    vantage: FastHashMap<(Endpoint, Endpoint), Vec<Observation>>,
     multiple_inputs: bool,
 }
 

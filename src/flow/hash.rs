@@ -10,16 +10,42 @@
 
 use foldhash::SharedSeed;
 use foldhash::fast::SeedableRandomState;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
 /// A `HashMap` keyed with [`random_state`].
-pub type FastHashMap<K, V> = HashMap<K, V, SeedableRandomState>;
+pub type FastHashMap<K, V> = HashMap<K, V, KeyedState>;
+/// A `HashSet` keyed with [`random_state`].
+pub type FastHashSet<T> = HashSet<T, KeyedState>;
 
 /// A new empty [`FastHashMap`].
 pub fn fast_hash_map<K, V>() -> FastHashMap<K, V> {
-    HashMap::with_hasher(random_state())
+    HashMap::with_hasher(KeyedState::default())
+}
+
+/// A new empty [`FastHashSet`].
+pub fn fast_hash_set<T>() -> FastHashSet<T> {
+    HashSet::with_hasher(KeyedState::default())
+}
+
+/// foldhash keyed from OS randomness. A type of its own so that `#[derive(Default)]` on a
+/// detector's state builds its tables with this seed, never with foldhash's own global one.
+#[derive(Clone)]
+pub struct KeyedState(SeedableRandomState);
+
+impl Default for KeyedState {
+    fn default() -> KeyedState {
+        KeyedState(random_state())
+    }
+}
+
+impl BuildHasher for KeyedState {
+    type Hasher = <SeedableRandomState as BuildHasher>::Hasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
 }
 
 /// foldhash with a shared seed from OS randomness, drawn once per process.

@@ -7,7 +7,7 @@
 //! and so does the HTTP/2 preface. Memory per connection: two message-head buffers, at most
 //! [`MAX_PENDING_REQUESTS`] unanswered requests and [`MAX_EXCHANGES_KEPT`] exchange records.
 
-use super::parser::{Event, Framing, Head, MessageParser, Role, StartLine};
+use super::parser::{Event, Framing, Head, MessageParser, Role, StartLine, Text};
 use super::persistence::{self, Persistence, Rule};
 use super::reassembly::{Reassembler, StreamSink};
 use crate::flow::Side;
@@ -26,17 +26,17 @@ const MAX_NOTES: usize = 8;
 /// One request and its response, as reported.
 #[derive(Clone, Debug, Default)]
 pub struct Exchange {
-    pub method: Option<String>,
+    pub method: Option<Text>,
     /// The full target as received; the report strips the query unless `--show-secrets`.
-    pub target: Option<String>,
+    pub target: Option<Text>,
     pub request_version: Option<&'static str>,
-    pub request_connection: Option<String>,
-    pub request_keep_alive: Option<String>,
+    pub request_connection: Option<Text>,
+    pub request_keep_alive: Option<Text>,
     pub request_ts: Option<Timestamp>,
     pub status: Option<u16>,
     pub response_version: Option<&'static str>,
-    pub response_connection: Option<String>,
-    pub response_keep_alive: Option<String>,
+    pub response_connection: Option<Text>,
+    pub response_keep_alive: Option<Text>,
     pub response_ts: Option<Timestamp>,
     /// Statuses of 1xx responses before the final one.
     pub interim: Vec<u16>,
@@ -90,7 +90,7 @@ pub struct Story {
     pub last_decision: Option<(Persistence, Rule)>,
     /// The first declined exchange: its position and the rule.
     pub first_declined: Option<(u64, Rule)>,
-    pub server_software: Option<String>,
+    pub server_software: Option<Text>,
     /// The client sends `Via` / `X-Forwarded-For`: it is a proxy.
     pub client_is_proxy: bool,
     pub notes: Vec<String>,

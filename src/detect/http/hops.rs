@@ -13,10 +13,11 @@
 //! key); per hop at most [`MAX_INTERVALS`] connection lifetimes (for peak concurrency).
 
 use super::conversation::RequestNote;
-use super::parser::{Head, StartLine, connection_tokens, name_hash};
+use super::parser::{Head, StartLine, Text, connection_tokens, name_hash};
+use crate::flow::hash::FastHashMap;
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -91,7 +92,7 @@ pub struct Hop {
     pub not_offered: u64,
     pub not_offered_rules: BTreeMap<&'static str, u64>,
     pub not_offered_first_ts: Option<Timestamp>,
-    pub server_software: Option<String>,
+    pub server_software: Option<Text>,
     pub client_is_proxy: bool,
     /// Matched requests per hop (index) this hop's requests came from.
     pub forwarded_from: BTreeMap<usize, u64>,
@@ -190,18 +191,18 @@ struct Recent {
 }
 
 struct HopByHop {
-    connection: Option<String>,
-    keep_alive: Option<String>,
+    connection: Option<Text>,
+    keep_alive: Option<Text>,
     proxy_connection: bool,
-    named: Vec<String>,
+    named: Vec<Text>,
 }
 
 /// All hops of the analysis.
 #[derive(Default)]
 pub struct Hops {
     pub list: Vec<Hop>,
-    index: HashMap<HopKey, usize>,
-    recent: HashMap<u64, Vec<Recent>>,
+    index: FastHashMap<HopKey, usize>,
+    recent: FastHashMap<u64, Vec<Recent>>,
     recent_order: VecDeque<(Timestamp, u64)>,
     /// Hops not tracked because [`MAX_HOPS`] was reached.
     pub untracked: u64,

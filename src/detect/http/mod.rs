@@ -16,16 +16,18 @@ pub mod reassembly;
 
 use super::{Context, Details, Detector, Sections, Segment};
 use crate::config::AnalysisConfig;
+use crate::flow::hash::{FastHashMap, fast_hash_map};
 use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
 use conversation::{Conversation, Exchange, Story, Unanswered};
 use findings::{Churn, Race};
 use hops::{Hop, HopKey, Hops};
+use parser::Text;
 use persistence::Persistence;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Ports where a connection that never spoke HTTP is still worth a `connections[].http` note.
 const HTTP_PORTS: [u16; 4] = [80, 8080, 8000, 3128];
@@ -43,14 +45,14 @@ const CHURN_MIN_CONNECTIONS: u64 = 3;
 const CHURN_REOPEN_SECS: f64 = 5.0;
 
 pub struct HttpDetector {
-    conversations: HashMap<ConnectionId, Conversation>,
+    conversations: FastHashMap<ConnectionId, Conversation>,
     hops: Hops,
 }
 
 impl HttpDetector {
     pub fn new(_config: &AnalysisConfig) -> HttpDetector {
         HttpDetector {
-            conversations: HashMap::new(),
+            conversations: fast_hash_map(),
             hops: Hops::default(),
         }
     }
@@ -370,7 +372,7 @@ pub struct HttpRecord {
     requests: u64,
     responses: u64,
     reused: u64,
-    server_software: Option<String>,
+    server_software: Option<Text>,
     tunnel: Option<String>,
 }
 
@@ -407,17 +409,17 @@ impl HttpRecord {
 #[derive(Clone, Debug, Serialize)]
 pub struct ExchangeRecord {
     interim: Vec<u16>,
-    method: Option<String>,
+    method: Option<Text>,
     persistence: Option<&'static str>,
-    request_connection: Option<String>,
-    request_keep_alive: Option<String>,
+    request_connection: Option<Text>,
+    request_keep_alive: Option<Text>,
     request_version: Option<&'static str>,
-    response_connection: Option<String>,
-    response_keep_alive: Option<String>,
+    response_connection: Option<Text>,
+    response_keep_alive: Option<Text>,
     response_version: Option<&'static str>,
     rule: Option<&'static str>,
     status: Option<u16>,
-    target: Option<String>,
+    target: Option<Text>,
     ts: Option<f64>,
 }
 
@@ -451,7 +453,7 @@ impl ExchangeRecord {
 /// Strips from a request target, in place, what may carry secrets: the query and fragment, and
 /// the userinfo of an absolute URI (shown only with `--show-secrets`). Most targets have
 /// nothing to strip and keep their allocation.
-fn redact_target(target: &mut String) {
+fn redact_target(target: &mut Text) {
     if let Some(path_end) = target.find(['?', '#']) {
         target.truncate(path_end);
     }
@@ -459,7 +461,7 @@ fn redact_target(target: &mut String) {
         let authority_end = rest.find('/').unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
         if let Some((_, host)) = authority.rsplit_once('@') {
-            *target = format!("{scheme}://{host}{tail}");
+            *target = compact_str::format_compact!("{scheme}://{host}{tail}");
         }
     }
 }

@@ -11,7 +11,13 @@
 //! It does not keep header values other than those listed in [`Head`]: credentials
 //! (`Authorization`, `Cookie`, ...) are never copied out of the capture buffer.
 
+use std::borrow::Cow;
 use std::rc::Rc;
+
+/// Header values and start-line parts. Most are short ("GET", "keep-alive", "timeout=5",
+/// "/index.html"); a `CompactString` keeps up to 24 bytes inline, so reading them and copying
+/// them into exchange records allocates nothing (docs/performance.md).
+pub type Text = compact_str::CompactString;
 
 /// Largest message head kept; a longer one makes the parser give up on that direction.
 /// Servers refuse far less (nginx `large_client_header_buffers` 4 × 8 KiB, Apache 8 KiB per
@@ -39,7 +45,7 @@ pub enum Role {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartLine {
-    Request { method: String, target: String },
+    Request { method: Text, target: Text },
     Response { status: u16 },
 }
 
@@ -50,8 +56,8 @@ pub struct Head {
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     /// `Connection` values, comma-joined as received (several fields are merged).
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
+    pub connection: Option<Text>,
+    pub keep_alive: Option<Text>,
     pub content_length: Option<u64>,
     /// `Content-Length` unreadable or contradictory (RFC 9112 §6.3 item 5).
     pub length_invalid: bool,
@@ -59,17 +65,17 @@ pub struct Head {
     pub chunked: bool,
     /// `Transfer-Encoding` present without final `chunked`.
     pub other_transfer_coding: bool,
-    pub upgrade: Option<String>,
-    pub server: Option<String>,
+    pub upgrade: Option<Text>,
+    pub server: Option<Text>,
     pub via: bool,
     /// `X-Forwarded-For`, `Forwarded` or `X-Real-IP`: the sender is a proxy.
     pub forwarded_for: bool,
     /// `X-Request-Id` or `X-Correlation-Id`, for matching requests across hops (never printed).
-    pub request_id: Option<String>,
-    pub proxy_connection: Option<String>,
+    pub request_id: Option<Text>,
+    pub proxy_connection: Option<Text>,
     /// Names (lowercase) of header fields in this message that its `Connection` lists, other
     /// than the standard options: hop-by-hop fields a proxy must not forward.
-    pub named_hop_by_hop: Vec<String>,
+    pub named_hop_by_hop: Vec<Text>,
     /// Hashes of every field name in a request (for spotting forwarded hop-by-hop fields).
     pub field_names: Vec<u64>,
 }
@@ -629,7 +635,12 @@ fn read_field(head: &mut Head, name: &str, value: &[u8]) {
     if !may_be_read(name) {
         return;
     }
-    let value = String::from_utf8_lossy(value);
+    // Valid UTF-8 (nearly every field) is checked a word at a time and borrowed; only
+    // invalid bytes pay for the lossy decoder.
+    let value = match std::str::from_utf8(value) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value),
+    };
     let value = value.trim();
     if name.eq_ignore_ascii_case("connection") {
         append_value(&mut head.connection, value);
@@ -661,7 +672,7 @@ fn read_field(head: &mut Head, name: &str, value: &[u8]) {
     }
 }
 
-fn append_value(slot: &mut Option<String>, value: &str) {
+fn append_value(slot: &mut Option<Text>, value: &str) {
     match slot {
         Some(previous) => {
             previous.push_str(", ");
@@ -723,13 +734,13 @@ pub fn name_hash(name: &str) -> u64 {
 }
 
 /// `text`, cut after `limit` characters.
-pub fn capped(text: &str, limit: usize) -> String {
-    let mut copy = text.to_string();
+pub fn capped(text: &str, limit: usize) -> Text {
+    let mut copy = Text::from(text);
     truncate_chars(&mut copy, limit);
     copy
 }
 
-fn truncate_chars(text: &mut String, limit: usize) {
+fn truncate_chars(text: &mut Text, limit: usize) {
     // A string of at most `limit` bytes has at most `limit` characters: no need to count.
     if text.len() <= limit {
         return;
