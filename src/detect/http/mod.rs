@@ -624,9 +624,9 @@ mod tests {
     use super::redact_target;
 
     fn redacted(target: &str) -> String {
-        let mut target = target.to_string();
+        let mut target = super::Text::from(target);
         redact_target(&mut target);
-        target
+        target.into()
     }
 
     #[test]

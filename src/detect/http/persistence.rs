@@ -142,7 +142,7 @@ mod tests {
 
     fn head(minor_version: u8, connection: Option<&str>) -> Head {
         Head {
-            connection: connection.map(str::to_string),
+            connection: connection.map(Into::into),
             ..Head::new(StartLine::Response { status: 200 }, minor_version)
         }
     }
