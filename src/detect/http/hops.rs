@@ -14,11 +14,12 @@
 
 use super::conversation::RequestNote;
 use super::parser::{Head, StartLine, Text, connection_tokens, name_hash};
-use crate::flow::hash::FastHashMap;
+use crate::flow::hash::{FastHashMap, KeyedState};
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 /// A forwarded request follows the original within this long.
@@ -99,6 +100,9 @@ pub struct Hop {
     pub hop_by_hop_forwarded: u64,
     pub hop_by_hop_example: Option<(Timestamp, String)>,
     pub intervals: Vec<(Timestamp, Timestamp)>,
+    /// [`Hop::peak_concurrency`], computed once: it is asked for by the section, the findings
+    /// and pool churn, all after the last connection ended.
+    peak: OnceCell<u64>,
 }
 
 impl Hop {
@@ -136,6 +140,7 @@ impl Hop {
             hop_by_hop_forwarded: 0,
             hop_by_hop_example: None,
             intervals: Vec::new(),
+            peak: OnceCell::new(),
         }
     }
 
@@ -163,8 +168,13 @@ impl Hop {
             .map(|(index, count)| (*index, *count))
     }
 
-    /// Most connections open at once (from the lifetimes kept).
+    /// Most connections open at once (from the lifetimes kept). Ask only once every
+    /// connection has ended: the first answer is kept.
     pub fn peak_concurrency(&self) -> u64 {
+        *self.peak.get_or_init(|| self.count_peak_concurrency())
+    }
+
+    fn count_peak_concurrency(&self) -> u64 {
         let mut edges: Vec<(Timestamp, i64)> = Vec::with_capacity(self.intervals.len() * 2);
         for (start, end) in &self.intervals {
             edges.push((*start, 1));
@@ -204,6 +214,8 @@ pub struct Hops {
     index: FastHashMap<HopKey, usize>,
     recent: FastHashMap<u64, Vec<Recent>>,
     recent_order: VecDeque<(Timestamp, u64)>,
+    /// Hashes requests into match keys (keyed per process, like the connection table).
+    key_hasher: KeyedState,
     /// Hops not tracked because [`MAX_HOPS`] was reached.
     pub untracked: u64,
 }
@@ -228,7 +240,7 @@ impl Hops {
             return;
         };
         self.expire(note.ts);
-        let keys = match_keys(&note.head);
+        let keys = match_keys(&self.key_hasher, &note.head);
         let found = keys
             .iter()
             .flatten()
@@ -372,20 +384,17 @@ fn has_custom_option(connection: &str) -> bool {
 }
 
 /// Keys under which a request is found again on the next hop.
-fn match_keys(head: &Head) -> [Option<u64>; 2] {
+fn match_keys(hasher: &KeyedState, head: &Head) -> [Option<u64>; 2] {
     let by_target = match &head.start {
         StartLine::Request { method, target } => {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            ("target", method, origin_form(target)).hash(&mut hasher);
-            Some(hasher.finish())
+            Some(hasher.hash_one(("target", method.as_str(), origin_form(target))))
         }
         StartLine::Response { .. } => None,
     };
-    let by_id = head.request_id.as_ref().map(|id| {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        ("id", id).hash(&mut hasher);
-        hasher.finish()
-    });
+    let by_id = head
+        .request_id
+        .as_ref()
+        .map(|id| hasher.hash_one(("id", id.as_str())));
     [by_id, by_target]
 }
 
