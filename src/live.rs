@@ -411,7 +411,9 @@ mod with_libpcap {
         let mut report = analysis
             .finish(vec![captured.input])
             .map_err(|error| anyhow::Error::new(error).context("writing the JSON lines output"))?;
-        report.sections.insert("capture", section);
+        report
+            .sections
+            .insert("capture", crate::detect::Section::Value(section));
         render(
             &report,
             &args.output,

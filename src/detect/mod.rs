@@ -49,7 +49,16 @@ pub struct Details {
 }
 
 /// Report-level sections from detectors (`vrrp`, `http_hops`), by JSON key.
-pub type Sections = BTreeMap<&'static str, Value>;
+pub type Sections = BTreeMap<&'static str, Section>;
+
+/// One report-level section, serialized as its content. Most are one small `Value`; the HTTP
+/// hops are a typed list (one record per client address and server on a load balancer).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Section {
+    Value(Value),
+    HttpHops(Vec<http::HopRecord>),
+}
 
 pub trait Detector {
     /// Every decoded frame (VRRP and ARP are seen here).

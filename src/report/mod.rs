@@ -227,7 +227,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Report-level sections from detectors (`vrrp`, `http_hops`).
     #[serde(flatten)]
-    pub sections: BTreeMap<&'static str, Value>,
+    pub sections: crate::detect::Sections,
     /// Timelines of subjects that are not connections (VRRP groups), for `--timeline`.
     #[serde(skip)]
     pub other_timelines: BTreeMap<Subject, Vec<Event>>,

@@ -5,6 +5,7 @@
 //! output pasted into a ticket, and snapshot tests, do not depend on the window.
 
 use super::{ConnectionRecord, Event, Finding, Report, Severity};
+use crate::detect::Section;
 use crate::time::{Timestamp, human_duration};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use std::io::{self, Write};
@@ -92,7 +93,7 @@ fn finding_row(finding: &Finding, color: bool) -> Vec<Cell> {
 
 /// The HTTP chain, one line a hop, as the HTTP detector phrased it.
 fn write_http_hops(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let Some(hops) = report.sections.get("http_hops").and_then(|h| h.as_array()) else {
+    let Some(Section::HttpHops(hops)) = report.sections.get("http_hops") else {
         return Ok(());
     };
     if hops.is_empty() {
@@ -101,21 +102,17 @@ fn write_http_hops(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "HTTP hops")?;
     for hop in hops {
-        if let Some(line) = hop.get("line").and_then(|l| l.as_str()) {
-            writeln!(out, "  {line}")?;
-        }
+        writeln!(out, "  {}", hop.line)?;
     }
     Ok(())
 }
 
 /// Who was VRRP master when, per group.
 fn write_vrrp_masters(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let Some(groups) = report
-        .sections
-        .get("vrrp")
-        .and_then(|v| v.get("groups"))
-        .and_then(|g| g.as_array())
-    else {
+    let Some(Section::Value(vrrp)) = report.sections.get("vrrp") else {
+        return Ok(());
+    };
+    let Some(groups) = vrrp.get("groups").and_then(|g| g.as_array()) else {
         return Ok(());
     };
     if groups.is_empty() {

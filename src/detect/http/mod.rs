@@ -14,7 +14,7 @@ pub mod parser;
 pub mod persistence;
 pub mod reassembly;
 
-use super::{Context, Details, Detector, Sections, Segment};
+use super::{Context, Details, Detector, Section, Sections, Segment};
 use crate::config::AnalysisConfig;
 use crate::flow::hash::{FastHashMap, fast_hash_map};
 use crate::flow::{Connection, ConnectionId, Side};
@@ -26,7 +26,6 @@ use hops::{Hop, HopKey, Hops};
 use parser::Text;
 use persistence::Persistence;
 use serde::Serialize;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// Ports where a connection that never spoke HTTP is still worth a `connections[].http` note.
@@ -173,11 +172,11 @@ impl Detector for HttpDetector {
             let Some(hop) = self.hops.list.get(*index) else {
                 continue;
             };
-            list.push(hop_json(*number, hop, &self.hops, &numbers));
+            list.push(HopRecord::new(*number, hop, &self.hops, &numbers));
             hop_findings(*number, hop, &self.hops, &numbers, context);
         }
         churn_findings(&self.hops, &numbers, context);
-        sections.insert("http_hops", Value::Array(list));
+        sections.insert("http_hops", Section::HttpHops(list));
     }
 }
 
@@ -466,36 +465,76 @@ fn redact_target(target: &mut Text) {
     }
 }
 
-fn hop_json(number: u32, hop: &Hop, hops: &Hops, numbers: &[u32]) -> Value {
-    let upstream_of = hop.upstream_of();
-    json!({
-        "hop": number,
-        "client": hop.key.client,
-        "server": hop.key.server,
-        "versions": {
-            "request": hop.request_versions,
-            "response": hop.response_versions,
-        },
-        "mode": hop.mode(),
-        "connections": hop.connections,
-        "requests": hop.requests,
-        "responses": hop.responses,
-        "requests_per_connection": hop.requests_per_connection(),
-        "max_requests_per_connection": hop.max_requests_per_connection,
-        "persistent_connections": hop.persistent,
-        "closed_by": {
-            "client": hop.closed_by_client,
-            "server": hop.closed_by_server,
-            "open": hop.still_open,
-        },
-        "resets": hop.resets,
-        "forwarded_from": upstream_of.and_then(|(index, _)| numbers.get(index).copied()),
-        "matched_requests": upstream_of.map_or(0, |(_, count)| count),
-        "server_software": hop.server_software,
-        "client_is_proxy": hop.client_is_proxy || upstream_of.is_some(),
-        "peak_concurrent_connections": hop.peak_concurrency(),
-        "line": hop_line(number, hop, hops),
-    })
+/// `http_hops[]` (fields in JSON key order): typed, because a busy load balancer has a hop per
+/// client address and a map built per hop cost more than the rest of the hop analysis.
+#[derive(Clone, Debug, Serialize)]
+pub struct HopRecord {
+    client: std::net::IpAddr,
+    client_is_proxy: bool,
+    closed_by: ClosedBy,
+    connections: u64,
+    forwarded_from: Option<u32>,
+    hop: u32,
+    pub line: String,
+    matched_requests: u64,
+    max_requests_per_connection: u64,
+    mode: &'static str,
+    peak_concurrent_connections: u64,
+    persistent_connections: u64,
+    requests: u64,
+    requests_per_connection: f64,
+    resets: u64,
+    responses: u64,
+    server: crate::flow::Endpoint,
+    server_software: Option<Text>,
+    versions: Versions,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct ClosedBy {
+    client: u64,
+    open: u64,
+    server: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Versions {
+    request: std::collections::BTreeSet<&'static str>,
+    response: std::collections::BTreeSet<&'static str>,
+}
+
+impl HopRecord {
+    fn new(number: u32, hop: &Hop, hops: &Hops, numbers: &[u32]) -> HopRecord {
+        let upstream_of = hop.upstream_of();
+        HopRecord {
+            client: hop.key.client,
+            client_is_proxy: hop.client_is_proxy || upstream_of.is_some(),
+            closed_by: ClosedBy {
+                client: hop.closed_by_client,
+                open: hop.still_open,
+                server: hop.closed_by_server,
+            },
+            connections: hop.connections,
+            forwarded_from: upstream_of.and_then(|(index, _)| numbers.get(index).copied()),
+            hop: number,
+            line: hop_line(number, hop, hops),
+            matched_requests: upstream_of.map_or(0, |(_, count)| count),
+            max_requests_per_connection: hop.max_requests_per_connection,
+            mode: hop.mode(),
+            peak_concurrent_connections: hop.peak_concurrency(),
+            persistent_connections: hop.persistent,
+            requests: hop.requests,
+            requests_per_connection: hop.requests_per_connection(),
+            resets: hop.resets,
+            responses: hop.responses,
+            server: hop.key.server,
+            server_software: hop.server_software.clone(),
+            versions: Versions {
+                request: hop.request_versions.clone(),
+                response: hop.response_versions.clone(),
+            },
+        }
+    }
 }
 
 /// `hop 1  10.0.0.5 -> 10.0.0.10:80   HTTP/1.1 keep-alive   12 requests on 1 connection`

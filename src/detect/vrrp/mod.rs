@@ -17,7 +17,7 @@ pub mod history;
 pub mod section;
 pub mod timing;
 
-use super::{Context, Detector, Sections};
+use super::{Context, Detector, Section, Sections};
 use crate::config::AnalysisConfig;
 use crate::decode::arp::{self, AddressClaim};
 use crate::decode::vrrp::{AddressFamily, TYPE_ADVERTISEMENT, VrrpPacket};
@@ -168,12 +168,12 @@ impl Detector for Vrrp {
         }
         sections.insert(
             "vrrp",
-            serde_json::json!({
+            Section::Value(serde_json::json!({
                 "groups": groups,
                 "malformed": self.malformed,
                 "groups_dropped": self.groups_dropped,
                 "address_claims": self.claims.len() as u64 + self.claims_dropped,
-            }),
+            })),
         );
     }
 }
