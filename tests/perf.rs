@@ -31,6 +31,7 @@ fn generated_capture(dir: &Path) -> PathBuf {
         out: path.display().to_string(),
         seed: 7,
         rate: 5,
+        mix: gencap::Mix::LoadBalancer,
     };
     gencap::generate(&options).expect("generate the capture");
     path
