@@ -401,6 +401,17 @@ impl Conversation {
         self.frames.push((self.now, frame));
     }
 
+    /// `closer` sends FIN, the peer answers FIN after half an RTT, `closer` ACKs it.
+    fn close(&mut self, closer: Sender, rtt: i64) {
+        let peer = match closer {
+            Sender::Client => Sender::Server,
+            Sender::Server => Sender::Client,
+        };
+        self.send(closer, FIN | ACK, &[]);
+        self.after(rtt / 2).send(peer, FIN | ACK, &[]);
+        self.after(rtt / 2).send(closer, ACK, &[]);
+    }
+
     fn handshake(&mut self, rng: &mut Rng, rtt: i64) {
         self.send(Sender::Client, SYN, &[]);
         self.after(rtt / 2).send(Sender::Server, SYN | ACK, &[]);
@@ -611,18 +622,10 @@ fn short_http(conversation: &mut Conversation, rng: &mut Rng) {
     match ending {
         0..=59 => {
             conversation.after(5 * NANOS_PER_SEC);
-            conversation.send(Sender::Server, FIN | ACK, &[]);
-            conversation
-                .after(rtt / 2)
-                .send(Sender::Client, FIN | ACK, &[]);
-            conversation.after(rtt / 2).send(Sender::Server, ACK, &[]);
+            conversation.close(Sender::Server, rtt);
         }
         60..=89 => {
-            conversation.send(Sender::Client, FIN | ACK, &[]);
-            conversation
-                .after(rtt / 2)
-                .send(Sender::Server, FIN | ACK, &[]);
-            conversation.after(rtt / 2).send(Sender::Client, ACK, &[]);
+            conversation.close(Sender::Client, rtt);
         }
         _ => conversation.send(Sender::Client, RST | ACK, &[]),
     }
@@ -635,11 +638,7 @@ fn one_request_http(conversation: &mut Conversation, rng: &mut Rng) {
     conversation.handshake(rng, rtt);
     conversation.exchange_with_body(rng, rtt, 1, false, (250, 1000));
     conversation.after(rng.millis(0, 50));
-    conversation.send(Sender::Client, FIN | ACK, &[]);
-    conversation
-        .after(rtt / 2)
-        .send(Sender::Server, FIN | ACK, &[]);
-    conversation.after(rtt / 2).send(Sender::Client, ACK, &[]);
+    conversation.close(Sender::Client, rtt);
 }
 
 /// A SYN answered by a RST: nothing listening on the backend.
@@ -664,11 +663,7 @@ fn keepalive_connection(conversation: &mut Conversation, rng: &mut Rng, answered
     }
     if answered {
         conversation.after(rng.millis(100, 5000));
-        conversation.send(Sender::Client, FIN | ACK, &[]);
-        conversation
-            .after(rtt / 2)
-            .send(Sender::Server, FIN | ACK, &[]);
-        conversation.after(rtt / 2).send(Sender::Client, ACK, &[]);
+        conversation.close(Sender::Client, rtt);
         return;
     }
     conversation.after(20 * NANOS_PER_SEC);
