@@ -55,18 +55,14 @@ impl HttpDetector {
             hops: Hops::default(),
         }
     }
+}
 
-    /// Moves newly read messages into the counters and the hop index.
-    fn collect_messages(&mut self, id: ConnectionId, key: HopKey, context: &mut Context<'_>) {
-        let Some(conversation) = self.conversations.get_mut(&id) else {
-            return;
-        };
-        let story = &mut conversation.story;
-        context.summary.http_responses += std::mem::take(&mut story.new_responses);
-        for note in std::mem::take(&mut story.new_requests) {
-            context.summary.http_requests += 1;
-            self.hops.on_request(key, &note);
-        }
+/// Moves a story's newly read messages into the counters and the hop index.
+fn collect_messages(hops: &mut Hops, story: &mut Story, key: HopKey, context: &mut Context<'_>) {
+    context.summary.http_responses += std::mem::take(&mut story.new_responses);
+    for note in std::mem::take(&mut story.new_requests) {
+        context.summary.http_requests += 1;
+        hops.on_request(key, &note);
     }
 }
 
@@ -97,15 +93,20 @@ impl Detector for HttpDetector {
         if tcp.flags.syn() {
             return;
         }
-        let id = connection.id;
-        self.conversations.entry(id).or_default().push(
+        let conversation = self.conversations.entry(connection.id).or_default();
+        conversation.push(
             side,
             segment.packet.ts,
             position,
             tcp.payload,
             tcp.payload_len,
         );
-        self.collect_messages(id, hop_key(connection), context);
+        collect_messages(
+            &mut self.hops,
+            &mut conversation.story,
+            hop_key(connection),
+            context,
+        );
     }
 
     fn on_connection_end(
@@ -119,12 +120,8 @@ impl Detector for HttpDetector {
         };
         let closing = first_close(connection);
         conversation.finish(closing.map_or(connection.last_seen, |c| c.ts));
-        self.conversations.insert(connection.id, conversation);
         let key = hop_key(connection);
-        self.collect_messages(connection.id, key, context);
-        let Some(conversation) = self.conversations.remove(&connection.id) else {
-            return;
-        };
+        collect_messages(&mut self.hops, &mut conversation.story, key, context);
         let story = &conversation.story;
         let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
         let http_port = HTTP_PORTS.contains(&connection.server.endpoint.port);
