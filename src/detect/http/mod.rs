@@ -169,7 +169,7 @@ impl Detector for HttpDetector {
             let Some(hop) = self.hops.list.get(*index) else {
                 continue;
             };
-            list.push(HopRecord::new(*number, hop, &self.hops, &numbers));
+            list.push(HopRecord::new(*number, hop, &numbers));
             hop_findings(*number, hop, &self.hops, &numbers, context);
         }
         churn_findings(&self.hops, &numbers, context);
@@ -501,7 +501,7 @@ struct Versions {
 }
 
 impl HopRecord {
-    fn new(number: u32, hop: &Hop, hops: &Hops, numbers: &[u32]) -> HopRecord {
+    fn new(number: u32, hop: &Hop, numbers: &[u32]) -> HopRecord {
         let upstream_of = hop.upstream_of();
         HopRecord {
             client: hop.key.client,
@@ -514,7 +514,7 @@ impl HopRecord {
             connections: hop.connections,
             forwarded_from: upstream_of.and_then(|(index, _)| numbers.get(index).copied()),
             hop: number,
-            line: hop_line(number, hop, hops),
+            line: hop_line(number, hop),
             matched_requests: upstream_of.map_or(0, |(_, count)| count),
             max_requests_per_connection: hop.max_requests_per_connection,
             mode: hop.mode(),
@@ -535,7 +535,7 @@ impl HopRecord {
 }
 
 /// `hop 1  10.0.0.5 -> 10.0.0.10:80   HTTP/1.1 keep-alive   12 requests on 1 connection`
-pub fn hop_line(number: u32, hop: &Hop, _hops: &Hops) -> String {
+pub fn hop_line(number: u32, hop: &Hop) -> String {
     let versions: Vec<&str> = hop.request_versions.iter().copied().collect();
     let version = if versions.is_empty() {
         "HTTP/?".to_string()
