@@ -6,7 +6,7 @@ use crate::capture::{Frame, InputSummary};
 use crate::config::AnalysisConfig;
 use crate::decode::{self, Decoded, IpPacket, Network, TcpSegment, Transport};
 use crate::detect::{self, Collector, Context, Details, Detector, Segment};
-use crate::flow::{Connection, Endpoint, FlowKey, SegmentFacts, Tracker};
+use crate::flow::{Connection, Endpoint, FlowKey, SegmentFacts, Tracker, Tracking};
 use crate::report::{ConnectionRecord, Report, SCHEMA_VERSION, Subject, Summary};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -100,9 +100,17 @@ impl Analysis {
             ttl: ip.ttl,
             ip_id: ip.ip_id,
         };
-        let tracked = self
+        let tracked = match self
             .tracker
-            .track(packet.ts, key, source, destination, facts);
+            .track(packet.ts, key, source, destination, facts)
+        {
+            Tracking::Connection(tracked) => tracked,
+            Tracking::Late(_) => {
+                self.summary.late_segments += 1;
+                self.summary.rsts += u64::from(tcp.flags.rst());
+                return;
+            }
+        };
         let analysis = tracked.analysis;
         count_segment(&mut self.summary, tcp, &analysis);
         let segment = Segment {

@@ -10,4 +10,4 @@ pub mod tracker;
 
 pub use connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
 pub use key::{ConnectionId, Endpoint, FlowKey, Side, sort_by_connection_id};
-pub use tracker::{Tracked, Tracker, TrackerConfig};
+pub use tracker::{Tracked, Tracker, TrackerConfig, Tracking};

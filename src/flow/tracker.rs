@@ -5,11 +5,20 @@
 //! For a connection picked up mid-stream the roles are guessed (see [`guess_client`]) and the
 //! connection is marked `roles_inferred`. A SYN on a tuple whose connection is closed, or idle
 //! past the horizon, starts a new connection (port reuse).
+//!
+//! A closed connection (both FINs, or a RST) keeps its full state for a short grace period, so
+//! that the final ACK, retransmitted FINs and segments racing a RST are still analyzed as part
+//! of it (Zeek's `tcp_close_delay` and `tcp_reset_delay` are the same 5 s). Then it is
+//! finished and only a small tombstone stays until the linger time is over: a straggler that
+//! arrives later is counted as late rather than starting a phantom mid-stream connection, and
+//! memory follows open connections instead of the connection rate (at 1,000 connections per
+//! second, a full 60 s linger held nine closed connections for every open one).
 
 use super::connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
 use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
 use crate::time::Timestamp;
+use std::collections::VecDeque;
 
 /// Tunables of the tracker.
 #[derive(Clone, Copy, Debug)]
@@ -17,7 +26,11 @@ pub struct TrackerConfig {
     /// A connection silent this long is finished (its state dropped). Default: longer than
     /// Linux's whole default keepalive cycle (7200 s + 9 × 75 s), so no probe is ever missed.
     pub idle_horizon_secs: f64,
-    /// A closed connection is kept this long for late retransmissions and RSTs.
+    /// A closed connection keeps its full state this long after its last segment: segments in
+    /// this window are analyzed as part of it.
+    pub closed_grace_secs: f64,
+    /// A closed connection's tuple is remembered this long after its last segment: segments in
+    /// this window (after the grace) are counted as late, not taken for a new connection.
     pub closed_linger_secs: f64,
     /// Minimum silence before a 0/1-byte segment at next_seq − 1 counts as a probe.
     pub min_probe_idle_secs: f64,
@@ -30,6 +43,7 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             idle_horizon_secs: 9000.0,
+            closed_grace_secs: 5.0,
             closed_linger_secs: 60.0,
             min_probe_idle_secs: 0.5,
             max_connections: 1_000_000,
@@ -43,12 +57,38 @@ pub struct Tracked<'t> {
     pub analysis: SegmentAnalysis,
 }
 
+/// Where a segment went.
+pub enum Tracking<'t> {
+    Connection(Tracked<'t>),
+    /// A straggler on the tuple of a connection already finished (closed, past its grace).
+    Late(ConnectionId),
+}
+
+/// What is left of a finished closed connection while its tuple lingers.
+#[derive(Clone, Copy)]
+struct Tombstone {
+    id: ConnectionId,
+    last_seen: Timestamp,
+}
+
+/// A connection (or tombstone) to look at again once `due` has passed.
+struct Due {
+    due: Timestamp,
+    id: ConnectionId,
+    key: FlowKey,
+}
+
 pub struct Tracker {
     config: TrackerConfig,
     /// Boxed: a connection is over 600 bytes, and the table keeps its buckets at a power of
     /// two at most 7/8 full, so inline entries cost up to twice their size, and every growth
     /// moved them all. Boxed, a bucket is 64 bytes and growth moves pointers.
     connections: FastHashMap<FlowKey, Box<Connection>>,
+    /// Closed connections in the order they closed, to finish after their grace.
+    closing: VecDeque<Due>,
+    tombstones: FastHashMap<FlowKey, Tombstone>,
+    /// Tombstones in the order they were made, to drop after the linger.
+    tombstone_expiry: VecDeque<Due>,
     next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
@@ -70,6 +110,9 @@ impl Tracker {
         Tracker {
             config,
             connections: fast_hash_map(),
+            closing: VecDeque::new(),
+            tombstones: fast_hash_map(),
+            tombstone_expiry: VecDeque::new(),
             next_id: 1,
             next_sweep: None,
             ended: Vec::new(),
@@ -90,13 +133,18 @@ impl Tracker {
         source: Endpoint,
         destination: Endpoint,
         segment: SegmentFacts<'_, '_>,
-    ) -> Tracked<'_> {
+    ) -> Tracking<'_> {
         self.maybe_sweep(ts);
         // Two hash lookups per segment: one to decide, one (the entry) to borrow.
         let current = self
             .connections
             .get(&key)
             .map(|existing| !self.starts_new_generation(existing, ts, &segment));
+        if current.is_none()
+            && let Some(id) = self.absorb_late(ts, &key, &segment)
+        {
+            return Tracking::Late(id);
+        }
         if current == Some(false)
             && let Some(old) = self.connections.remove(&key)
         {
@@ -113,13 +161,42 @@ impl Tracker {
             Box::new(new_connection(id, ts, key, source, destination, &segment))
         });
         let opened = connection.packets == 0;
+        let was_closed = connection.state.is_closed();
         let side = connection.side_of(source);
         let mut analysis = connection.apply(side, ts, &segment, min_idle);
         analysis.opened = opened;
-        Tracked {
+        if !was_closed && connection.state.is_closed() {
+            self.closing.push_back(Due {
+                due: ts.plus_secs(self.config.closed_grace_secs),
+                id: connection.id,
+                key,
+            });
+        }
+        Tracking::Connection(Tracked {
             connection,
             analysis,
+        })
+    }
+
+    /// A segment on the tuple of a finished closed connection is late, unless it is a SYN
+    /// (the tuple reused). Returns the finished connection's id.
+    fn absorb_late(
+        &mut self,
+        ts: Timestamp,
+        key: &FlowKey,
+        segment: &SegmentFacts<'_, '_>,
+    ) -> Option<ConnectionId> {
+        if self.tombstones.is_empty() {
+            return None;
         }
+        let flags = segment.tcp.flags;
+        if flags.syn() && !flags.ack() {
+            self.tombstones.remove(key);
+            return None;
+        }
+        let tombstone = self.tombstones.get_mut(key)?;
+        tombstone.last_seen = tombstone.last_seen.max(ts);
+        Some(tombstone.id)
     }
 
     fn starts_new_generation(
@@ -169,6 +246,8 @@ impl Tracker {
     }
 
     fn maybe_sweep(&mut self, now: Timestamp) {
+        self.finish_closed(now);
+        self.expire_tombstones(now);
         match self.next_sweep {
             Some(due) if now < due => {}
             _ => {
@@ -178,23 +257,91 @@ impl Tracker {
         }
     }
 
-    /// Finishes closed connections past their linger time and connections idle past the horizon.
+    /// Finishes the closed connections whose grace is over (a straggler in the grace moves
+    /// the end of it) and leaves a tombstone for each. Constant time per closed connection:
+    /// the queue is in closing order, so only its front is looked at.
+    fn finish_closed(&mut self, now: Timestamp) {
+        let grace = self.config.closed_grace_secs;
+        while let Some(front) = self.closing.front()
+            && front.due <= now
+            && let Some(Due { id, key, .. }) = self.closing.pop_front()
+        {
+            let Some(connection) = self.connections.get(&key) else {
+                continue;
+            };
+            if connection.id != id || !connection.state.is_closed() {
+                continue; // finished otherwise, or the tuple was reused
+            }
+            let due = connection.last_seen.plus_secs(grace);
+            if due > now {
+                self.closing.push_back(Due { due, id, key });
+                continue;
+            }
+            if let Some(connection) = self.connections.remove(&key) {
+                self.bury(key, &connection);
+                self.ended.push(*connection);
+            }
+        }
+    }
+
+    fn bury(&mut self, key: FlowKey, connection: &Connection) {
+        if self.config.closed_linger_secs <= self.config.closed_grace_secs {
+            return;
+        }
+        let tombstone = Tombstone {
+            id: connection.id,
+            last_seen: connection.last_seen,
+        };
+        self.tombstones.insert(key, tombstone);
+        self.tombstone_expiry.push_back(Due {
+            due: connection.last_seen.plus_secs(self.config.closed_linger_secs),
+            id: connection.id,
+            key,
+        });
+    }
+
+    /// Drops tombstones past the linger time (a late segment moves the end of it).
+    fn expire_tombstones(&mut self, now: Timestamp) {
+        while let Some(front) = self.tombstone_expiry.front()
+            && front.due <= now
+            && let Some(Due { id, key, .. }) = self.tombstone_expiry.pop_front()
+        {
+            let Some(tombstone) = self.tombstones.get(&key).copied() else {
+                continue;
+            };
+            if tombstone.id != id {
+                continue;
+            }
+            let due = tombstone.last_seen.plus_secs(self.config.closed_linger_secs);
+            if due > now {
+                self.tombstone_expiry.push_back(Due { due, id, key });
+            } else {
+                self.tombstones.remove(&key);
+            }
+        }
+    }
+
+    /// Finishes connections idle past the horizon (closed ones normally went through
+    /// [`Self::finish_closed`]; this catches them too if they are older than the grace).
     /// They are taken out in id order, so `take_ended` finds them sorted.
     fn sweep(&mut self, now: Timestamp) {
-        let linger = self.config.closed_linger_secs;
+        let grace = self.config.closed_grace_secs;
         let horizon = self.config.idle_horizon_secs;
         let mut done: Vec<(ConnectionId, FlowKey)> = self
             .connections
             .iter()
             .filter(|(_, c)| {
                 let idle = now.secs_since(c.last_seen);
-                idle > horizon || (c.state.is_closed() && idle > linger)
+                idle > horizon || (c.state.is_closed() && idle > grace)
             })
             .map(|(key, c)| (c.id, *key))
             .collect();
         done.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in done {
             if let Some(connection) = self.connections.remove(&key) {
+                if connection.state.is_closed() {
+                    self.bury(key, &connection);
+                }
                 self.ended.push(*connection);
             }
         }

@@ -205,6 +205,9 @@ impl FindingCounts {
 pub struct Summary {
     pub packets: u64,
     pub tcp_connections: u64,
+    /// Segments on the tuple of a closed connection more than 5 s after its last segment
+    /// (`TrackerConfig::closed_grace_secs`): counted here, not analyzed (see src/flow/tracker.rs).
+    pub late_segments: u64,
     pub keepalive_probes: u64,
     pub keepalive_acks: u64,
     pub zero_window_probes: u64,

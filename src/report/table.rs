@@ -186,6 +186,13 @@ fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         s.zero_window_probes,
         s.rsts
     )?;
+    if s.late_segments > 0 {
+        writeln!(
+            out,
+            "  late segments {} (on the tuple of a connection closed more than 5 s before: counted, not analyzed)",
+            s.late_segments
+        )?;
+    }
     writeln!(
         out,
         "  HTTP requests {}, responses {}, VRRP adverts {}",
