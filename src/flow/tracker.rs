@@ -19,6 +19,7 @@ use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
 use crate::time::Timestamp;
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 /// Tunables of the tracker.
 #[derive(Clone, Copy, Debug)]
@@ -71,11 +72,17 @@ struct Tombstone {
     last_seen: Timestamp,
 }
 
-/// A connection (or tombstone) to look at again once `due` has passed.
+/// A closed connection to look at again once `due` has passed.
 struct Due {
     due: Timestamp,
     id: ConnectionId,
     key: FlowKey,
+}
+
+/// A tombstone to look at again once `due` has passed.
+struct Expiry {
+    due: Timestamp,
+    tuple_hash: u64,
 }
 
 pub struct Tracker {
@@ -86,9 +93,14 @@ pub struct Tracker {
     connections: FastHashMap<FlowKey, Box<Connection>>,
     /// Closed connections in the order they closed, to finish after their grace.
     closing: VecDeque<Due>,
-    tombstones: FastHashMap<FlowKey, Tombstone>,
+    /// Keyed by the connection table's 64-bit keyed hash of the tuple, not the tuple: 24
+    /// bytes an entry instead of 64, for the tens of thousands of tuples lingering at high
+    /// connection rates. Two live tuples share a hash with odds of about one in 2^64 / n; the
+    /// seed is random per run and never shown (src/flow/hash.rs), so a capture cannot aim at
+    /// it, and a collision only makes a new connection's non-SYN segment count as late.
+    tombstones: FastHashMap<u64, Tombstone>,
     /// Tombstones in the order they were made, to drop after the linger.
-    tombstone_expiry: VecDeque<Due>,
+    tombstone_expiry: VecDeque<Expiry>,
     next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
@@ -161,11 +173,13 @@ impl Tracker {
             Box::new(new_connection(id, ts, key, source, destination, &segment))
         });
         let opened = connection.packets == 0;
-        let was_closed = connection.state.is_closed();
         let side = connection.side_of(source);
         let mut analysis = connection.apply(side, ts, &segment, min_idle);
         analysis.opened = opened;
-        if !was_closed && connection.state.is_closed() {
+        // Every segment of a closed connection (normally one or two: the close and the last
+        // ACK) queues a check; only the check after its last segment finds the grace over.
+        // The queue stays in time order, so its front is always the next one due.
+        if connection.state.is_closed() {
             self.closing.push_back(Due {
                 due: ts.plus_secs(self.config.closed_grace_secs),
                 id: connection.id,
@@ -189,12 +203,13 @@ impl Tracker {
         if self.tombstones.is_empty() {
             return None;
         }
+        let tuple_hash = self.connections.hasher().hash_one(key);
         let flags = segment.tcp.flags;
         if flags.syn() && !flags.ack() {
-            self.tombstones.remove(key);
+            self.tombstones.remove(&tuple_hash);
             return None;
         }
-        let tombstone = self.tombstones.get_mut(key)?;
+        let tombstone = self.tombstones.get_mut(&tuple_hash)?;
         tombstone.last_seen = tombstone.last_seen.max(ts);
         Some(tombstone.id)
     }
@@ -257,9 +272,8 @@ impl Tracker {
         }
     }
 
-    /// Finishes the closed connections whose grace is over (a straggler in the grace moves
-    /// the end of it) and leaves a tombstone for each. Constant time per closed connection:
-    /// the queue is in closing order, so only its front is looked at.
+    /// Finishes the closed connections whose grace is over and leaves a tombstone for each.
+    /// Constant time per queued check: only the front of the queue is looked at.
     fn finish_closed(&mut self, now: Timestamp) {
         let grace = self.config.closed_grace_secs;
         while let Some(front) = self.closing.front()
@@ -267,15 +281,13 @@ impl Tracker {
             && let Some(Due { id, key, .. }) = self.closing.pop_front()
         {
             let Some(connection) = self.connections.get(&key) else {
-                continue;
+                continue; // finished otherwise
             };
-            if connection.id != id || !connection.state.is_closed() {
-                continue; // finished otherwise, or the tuple was reused
-            }
-            let due = connection.last_seen.plus_secs(grace);
-            if due > now {
-                self.closing.push_back(Due { due, id, key });
-                continue;
+            let over = connection.id == id
+                && connection.state.is_closed()
+                && connection.last_seen.plus_secs(grace) <= now;
+            if !over {
+                continue; // the tuple was reused, or a later segment queued a later check
             }
             if let Some(connection) = self.connections.remove(&key) {
                 self.bury(key, &connection);
@@ -292,31 +304,32 @@ impl Tracker {
             id: connection.id,
             last_seen: connection.last_seen,
         };
-        self.tombstones.insert(key, tombstone);
-        self.tombstone_expiry.push_back(Due {
-            due: connection.last_seen.plus_secs(self.config.closed_linger_secs),
-            id: connection.id,
-            key,
+        let tuple_hash = self.connections.hasher().hash_one(key);
+        self.tombstones.insert(tuple_hash, tombstone);
+        self.tombstone_expiry.push_back(Expiry {
+            due: connection
+                .last_seen
+                .plus_secs(self.config.closed_linger_secs),
+            tuple_hash,
         });
     }
 
     /// Drops tombstones past the linger time (a late segment moves the end of it).
     fn expire_tombstones(&mut self, now: Timestamp) {
+        let linger = self.config.closed_linger_secs;
         while let Some(front) = self.tombstone_expiry.front()
             && front.due <= now
-            && let Some(Due { id, key, .. }) = self.tombstone_expiry.pop_front()
+            && let Some(Expiry { tuple_hash, .. }) = self.tombstone_expiry.pop_front()
         {
-            let Some(tombstone) = self.tombstones.get(&key).copied() else {
+            let Some(tombstone) = self.tombstones.get(&tuple_hash) else {
                 continue;
             };
-            if tombstone.id != id {
-                continue;
-            }
-            let due = tombstone.last_seen.plus_secs(self.config.closed_linger_secs);
+            let due = tombstone.last_seen.plus_secs(linger);
             if due > now {
-                self.tombstone_expiry.push_back(Due { due, id, key });
+                // A late segment (or a later connection on the tuple) kept it alive.
+                self.tombstone_expiry.push_back(Expiry { due, tuple_hash });
             } else {
-                self.tombstones.remove(&key);
+                self.tombstones.remove(&tuple_hash);
             }
         }
     }
@@ -469,7 +482,7 @@ mod tests {
         source: Endpoint,
         destination: Endpoint,
         flags: u8,
-    ) {
+    ) -> (ConnectionId, bool) {
         let tcp = TcpSegment {
             source_port: source.port,
             destination_port: destination.port,
@@ -487,12 +500,84 @@ mod tests {
             ip_id: None,
         };
         let key = FlowKey::new(0, 0, None, source, destination);
-        tracker.track(
+        match tracker.track(
             Timestamp(second * 1_000_000_000),
             key,
             source,
             destination,
             facts,
+        ) {
+            Tracking::Connection(tracked) => (tracked.connection.id, false),
+            Tracking::Late(id) => (id, true),
+        }
+    }
+
+    fn ended_ids(tracker: &mut Tracker) -> Vec<u64> {
+        tracker.take_ended().iter().map(|c| c.id.0).collect()
+    }
+
+    #[test]
+    fn a_closed_connection_is_whole_for_its_grace_then_a_tombstone_absorbs_stragglers() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let (client, server) = (endpoint(2, 40000), endpoint(1, 80));
+        let (other_client, other_port) = (endpoint(3, 40000), endpoint(1, 81));
+        let (first, _) = send(&mut tracker, 0, client, server, TcpFlags::SYN);
+        send(
+            &mut tracker,
+            1,
+            server,
+            client,
+            TcpFlags::RST | TcpFlags::ACK,
+        );
+        // Inside the grace (5 s after the last segment) a straggler is part of the connection.
+        assert_eq!(
+            send(&mut tracker, 3, client, server, TcpFlags::ACK),
+            (first, false)
+        );
+        send(&mut tracker, 7, other_client, other_port, TcpFlags::SYN);
+        assert!(
+            ended_ids(&mut tracker).is_empty(),
+            "grace runs from the last segment"
+        );
+        // Past it the connection is finished; its tuple lingers as a tombstone.
+        send(&mut tracker, 9, other_client, other_port, TcpFlags::SYN);
+        assert_eq!(ended_ids(&mut tracker), vec![first.0]);
+        assert_eq!(tracker.open_connections(), 1);
+        assert_eq!(
+            send(&mut tracker, 40, client, server, TcpFlags::ACK),
+            (first, true)
+        );
+        assert_eq!(tracker.open_connections(), 1, "no phantom connection");
+        // The linger (60 s) runs from the last straggler; after it the tuple is forgotten.
+        send(&mut tracker, 95, other_client, other_port, TcpFlags::ACK);
+        assert_eq!(
+            send(&mut tracker, 99, client, server, TcpFlags::ACK),
+            (first, true)
+        );
+        send(&mut tracker, 160, other_client, other_port, TcpFlags::ACK);
+        let (picked_up, late) = send(&mut tracker, 161, client, server, TcpFlags::ACK);
+        assert!(!late && picked_up != first);
+    }
+
+    #[test]
+    fn a_syn_on_a_tombstoned_tuple_is_a_new_connection() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let (client, server) = (endpoint(2, 40000), endpoint(1, 80));
+        let (first, _) = send(&mut tracker, 0, client, server, TcpFlags::SYN);
+        send(
+            &mut tracker,
+            1,
+            server,
+            client,
+            TcpFlags::RST | TcpFlags::ACK,
+        );
+        send(&mut tracker, 10, endpoint(3, 40000), server, TcpFlags::SYN);
+        assert_eq!(ended_ids(&mut tracker), vec![first.0]);
+        let (reused, late) = send(&mut tracker, 20, client, server, TcpFlags::SYN);
+        assert!(!late && reused != first);
+        assert_eq!(
+            send(&mut tracker, 21, client, server, TcpFlags::ACK),
+            (reused, false)
         );
     }
 

@@ -7,7 +7,7 @@
 //! and so does the HTTP/2 preface. Memory per connection: two message-head buffers, at most
 //! [`MAX_PENDING_REQUESTS`] unanswered requests and [`MAX_EXCHANGES_KEPT`] exchange records.
 
-use super::parser::{Event, Framing, Head, MessageParser, Role, StartLine, Text};
+use super::parser::{Event, Framing, Head, MessageParser, Role, StartLine, Text, version_text};
 use super::persistence::{self, Persistence, Rule};
 use super::reassembly::{Reassembler, StreamSink};
 use crate::flow::Side;
@@ -29,18 +29,53 @@ pub struct Exchange {
     pub method: Option<Text>,
     /// The full target as received; the report strips the query unless `--show-secrets`.
     pub target: Option<Text>,
-    pub request_version: Option<&'static str>,
+    /// HTTP/1.x minor version (a byte instead of the text, which is 16 bytes per field).
+    pub request_minor_version: Option<u8>,
     pub request_connection: Option<Text>,
     pub request_keep_alive: Option<Text>,
     pub request_ts: Option<Timestamp>,
     pub status: Option<u16>,
-    pub response_version: Option<&'static str>,
+    pub response_minor_version: Option<u8>,
     pub response_connection: Option<Text>,
     pub response_keep_alive: Option<Text>,
     pub response_ts: Option<Timestamp>,
-    /// Statuses of 1xx responses before the final one.
-    pub interim: Vec<u16>,
+    pub interim: Interim,
     pub persistence: Option<(Persistence, Rule)>,
+}
+
+impl Exchange {
+    pub fn request_version(&self) -> Option<&'static str> {
+        self.request_minor_version.map(version_text)
+    }
+
+    pub fn response_version(&self) -> Option<&'static str> {
+        self.response_minor_version.map(version_text)
+    }
+}
+
+/// Statuses of 1xx responses before the final one, at most [`Interim::KEPT`], inline: an
+/// exchange is kept for every request of every open connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Interim {
+    statuses: [u16; Interim::KEPT],
+    count: u8,
+}
+
+impl Interim {
+    const KEPT: usize = 4;
+
+    fn push(&mut self, status: u16) {
+        if let Some(slot) = self.statuses.get_mut(usize::from(self.count)) {
+            *slot = status;
+            self.count += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u16] {
+        self.statuses
+            .get(..usize::from(self.count))
+            .unwrap_or_default()
+    }
 }
 
 struct PendingRequest {
@@ -346,10 +381,11 @@ impl Story {
             StartLine::Request { method, target } => (Some(method.clone()), Some(target.clone())),
             StartLine::Response { .. } => (None, None),
         };
+        reserve_for_one_more(&mut self.exchanges);
         self.exchanges.push(Exchange {
             method,
             target,
-            request_version: Some(head.version_text()),
+            request_minor_version: Some(head.minor_version),
             request_connection: head.connection.clone(),
             request_keep_alive: head.keep_alive.clone(),
             request_ts: Some(ts),
@@ -399,7 +435,7 @@ impl Story {
         };
         if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index)) {
             record.status = Some(status);
-            record.response_version = Some(head.version_text());
+            record.response_minor_version = Some(head.minor_version);
             record.response_connection = head.connection.clone();
             record.response_keep_alive = head.keep_alive.clone();
             record.response_ts = Some(ts);
@@ -418,6 +454,7 @@ impl Story {
             self.exchanges_omitted += 1;
             return None;
         }
+        reserve_for_one_more(&mut self.exchanges);
         self.exchanges.push(Exchange {
             response_ts: Some(ts),
             ..Exchange::default()
@@ -427,9 +464,7 @@ impl Story {
 
     fn on_interim(&mut self, status: u16) {
         let exchange = self.pending.front().and_then(|p| p.exchange);
-        if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index))
-            && record.interim.len() < 4
-        {
+        if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index)) {
             record.interim.push(status);
         }
     }
@@ -491,6 +526,16 @@ impl Story {
         }
         self.first_decision.get_or_insert(decision);
         self.last_decision = Some(decision);
+    }
+}
+
+/// Grows a connection's exchange list one at a time up to eight, then by doubling. Most
+/// connections carry a few requests, and `Vec`'s first allocation (four exchanges of 200
+/// bytes) and doubling left a third of the exchange memory of a busy capture unused.
+fn reserve_for_one_more(exchanges: &mut Vec<Exchange>) {
+    const EXACT_UP_TO: usize = 8;
+    if exchanges.len() == exchanges.capacity() && exchanges.len() < EXACT_UP_TO {
+        exchanges.reserve_exact(1);
     }
 }
 

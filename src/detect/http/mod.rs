@@ -23,7 +23,7 @@ use crate::time::Timestamp;
 use conversation::{Conversation, Exchange, Story, Unanswered};
 use findings::{Churn, Race};
 use hops::{Hop, HopKey, Hops};
-use parser::Text;
+use parser::{Text, version_text};
 use persistence::Persistence;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,7 +44,9 @@ const CHURN_MIN_CONNECTIONS: u64 = 3;
 const CHURN_REOPEN_SECS: f64 = 5.0;
 
 pub struct HttpDetector {
-    conversations: FastHashMap<ConnectionId, Conversation>,
+    /// Boxed: a conversation is over 500 bytes, and an inline table costs up to twice that per
+    /// entry (load factor) plus both tables at once while it grows.
+    conversations: FastHashMap<ConnectionId, Box<Conversation>>,
     hops: Hops,
 }
 
@@ -147,7 +149,7 @@ impl Detector for HttpDetector {
             outcome.add_to(hop, connection, story);
         }
         details.http = Some(Box::new(HttpRecord::new(
-            conversation,
+            *conversation,
             &outcome,
             context.config.show_secrets,
         )));
@@ -272,10 +274,10 @@ impl Outcome {
             hop.server_software = story.server_software.clone();
         }
         for exchange in &story.exchanges {
-            if let Some(version) = exchange.request_version {
+            if let Some(version) = exchange.request_version() {
                 hop.request_versions.insert(version);
             }
-            if let Some(version) = exchange.response_version {
+            if let Some(version) = exchange.response_version() {
                 hop.response_versions.insert(version);
             }
         }
@@ -426,15 +428,15 @@ impl ExchangeRecord {
             redact_target(target);
         }
         ExchangeRecord {
-            interim: exchange.interim,
+            interim: exchange.interim.as_slice().to_vec(),
             method: exchange.method,
             persistence: exchange.persistence.map(|(p, _)| p.name()),
             request_connection: exchange.request_connection,
             request_keep_alive: exchange.request_keep_alive,
-            request_version: exchange.request_version,
+            request_version: exchange.request_minor_version.map(version_text),
             response_connection: exchange.response_connection,
             response_keep_alive: exchange.response_keep_alive,
-            response_version: exchange.response_version,
+            response_version: exchange.response_minor_version.map(version_text),
             rule: exchange.persistence.map(|(_, r)| r.name()),
             status: exchange.status,
             target,
