@@ -83,4 +83,20 @@ awk -v k="$t_kaprobe" -v t="$t_tcpdump" 'BEGIN { r = k / t; printf "kaprobe/tcpd
 if [ -n "${t_tshark:-}" ]; then
     awk -v k="$t_kaprobe" -v s="$t_tshark" 'BEGIN { r = s / k; printf "tshark/kaprobe = %.0f (bar: >= 100) %s\n", r, (r >= 100 ? "ok" : "MISSED") }'
 fi
-awk -v m="$m_jsonl" 'BEGIN { printf "jsonl peak RSS %.0f MiB (bar: <= 64 MiB + 256 B per open connection) %s\n", m / 1024, (m <= 65536 ? "ok" : "check the open-connection count") }'
+# The RSS bar counts concurrently open connections: the most connections whose first and
+# last packet (the records' start and end) span one instant, from kaprobe's own records.
+open_peak=$("$kaprobe" analyze "$file" --format jsonl --quiet "${extra[@]}" | python3 -c '
+import json, sys
+edges = []
+for line in sys.stdin:
+    if line.startswith("{\"type\":\"connection\""):
+        record = json.loads(line)
+        edges.append((record["start"], 1))
+        edges.append((record["end"], -1))
+edges.sort()
+open_now = peak = 0
+for _, step in edges:
+    open_now += step
+    peak = max(peak, open_now)
+print(peak)' || echo 0)
+awk -v m="$m_jsonl" -v n="$open_peak" 'BEGIN { bar = 64 * 1024 + n * 256 / 1024; printf "jsonl peak RSS %.1f MiB, %d connections open at once (bar: <= 64 MiB + 256 B each = %.1f MiB) %s\n", m / 1024, n, bar / 1024, (m <= bar ? "ok" : "MISSED") }'
