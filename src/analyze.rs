@@ -105,7 +105,7 @@ impl Analysis {
             .track(packet.ts, key, source, destination, facts)
         {
             Tracking::Connection(tracked) => tracked,
-            Tracking::Late(_) => {
+            Tracking::Late => {
                 self.summary.late_segments += 1;
                 self.summary.rsts += u64::from(tcp.flags.rst());
                 return;

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod hash;
 pub mod key;
 pub mod seq;
+pub mod tombstones;
 pub mod tracker;
 
 pub use connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};

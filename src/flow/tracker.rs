@@ -9,14 +9,16 @@
 //! A closed connection (both FINs, or a RST) keeps its full state for a short grace period, so
 //! that the final ACK, retransmitted FINs and segments racing a RST are still analyzed as part
 //! of it (Zeek's `tcp_close_delay` and `tcp_reset_delay` are the same 5 s). Then it is
-//! finished and only a small tombstone stays until the linger time is over: a straggler that
-//! arrives later is counted as late rather than starting a phantom mid-stream connection, and
-//! memory follows open connections instead of the connection rate (at 1,000 connections per
-//! second, a full 60 s linger held nine closed connections for every open one).
+//! finished and only a tombstone (src/flow/tombstones.rs) stays for the linger time: a
+//! straggler that arrives later is counted as late rather than starting a phantom mid-stream
+//! connection, and full state follows open connections instead of the connection rate (at
+//! 1,000 connections per second, a full 60 s linger held nine closed connections for every
+//! open one).
 
 use super::connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
 use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
+use super::tombstones::Tombstones;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -30,8 +32,9 @@ pub struct TrackerConfig {
     /// A closed connection keeps its full state this long after its last segment: segments in
     /// this window are analyzed as part of it.
     pub closed_grace_secs: f64,
-    /// A closed connection's tuple is remembered this long after its last segment: segments in
-    /// this window (after the grace) are counted as late, not taken for a new connection.
+    /// A closed connection's tuple is remembered between half this and this long after it was
+    /// finished (renewed by stragglers): segments then are counted as late, not taken for a
+    /// new connection.
     pub closed_linger_secs: f64,
     /// Minimum silence before a 0/1-byte segment at next_seq − 1 counts as a probe.
     pub min_probe_idle_secs: f64,
@@ -62,14 +65,7 @@ pub struct Tracked<'t> {
 pub enum Tracking<'t> {
     Connection(Tracked<'t>),
     /// A straggler on the tuple of a connection already finished (closed, past its grace).
-    Late(ConnectionId),
-}
-
-/// What is left of a finished closed connection while its tuple lingers.
-#[derive(Clone, Copy)]
-struct Tombstone {
-    id: ConnectionId,
-    last_seen: Timestamp,
+    Late,
 }
 
 /// A closed connection to look at again once `due` has passed.
@@ -77,12 +73,6 @@ struct Due {
     due: Timestamp,
     id: ConnectionId,
     key: FlowKey,
-}
-
-/// A tombstone to look at again once `due` has passed.
-struct Expiry {
-    due: Timestamp,
-    tuple_hash: u64,
 }
 
 pub struct Tracker {
@@ -93,14 +83,8 @@ pub struct Tracker {
     connections: FastHashMap<FlowKey, Box<Connection>>,
     /// Closed connections in the order they closed, to finish after their grace.
     closing: VecDeque<Due>,
-    /// Keyed by the connection table's 64-bit keyed hash of the tuple, not the tuple: 24
-    /// bytes an entry instead of 64, for the tens of thousands of tuples lingering at high
-    /// connection rates. Two live tuples share a hash with odds of about one in 2^64 / n; the
-    /// seed is random per run and never shown (src/flow/hash.rs), so a capture cannot aim at
-    /// it, and a collision only makes a new connection's non-SYN segment count as late.
-    tombstones: FastHashMap<u64, Tombstone>,
-    /// Tombstones in the order they were made, to drop after the linger.
-    tombstone_expiry: VecDeque<Expiry>,
+    /// Tuples of finished closed connections, for the rest of the linger.
+    tombstones: Tombstones,
     next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
@@ -123,8 +107,7 @@ impl Tracker {
             config,
             connections: fast_hash_map(),
             closing: VecDeque::new(),
-            tombstones: fast_hash_map(),
-            tombstone_expiry: VecDeque::new(),
+            tombstones: Tombstones::new(config.closed_linger_secs),
             next_id: 1,
             next_sweep: None,
             ended: Vec::new(),
@@ -152,10 +135,8 @@ impl Tracker {
             .connections
             .get(&key)
             .map(|existing| !self.starts_new_generation(existing, ts, &segment));
-        if current.is_none()
-            && let Some(id) = self.absorb_late(ts, &key, &segment)
-        {
-            return Tracking::Late(id);
+        if current.is_none() && self.absorb_late(ts, &key, &segment) {
+            return Tracking::Late;
         }
         if current == Some(false)
             && let Some(old) = self.connections.remove(&key)
@@ -193,25 +174,23 @@ impl Tracker {
     }
 
     /// A segment on the tuple of a finished closed connection is late, unless it is a SYN
-    /// (the tuple reused). Returns the finished connection's id.
+    /// (the tuple reused).
     fn absorb_late(
         &mut self,
         ts: Timestamp,
         key: &FlowKey,
         segment: &SegmentFacts<'_, '_>,
-    ) -> Option<ConnectionId> {
+    ) -> bool {
         if self.tombstones.is_empty() {
-            return None;
+            return false;
         }
         let tuple_hash = self.connections.hasher().hash_one(key);
         let flags = segment.tcp.flags;
         if flags.syn() && !flags.ack() {
-            self.tombstones.remove(&tuple_hash);
-            return None;
+            self.tombstones.remove(tuple_hash);
+            return false;
         }
-        let tombstone = self.tombstones.get_mut(&tuple_hash)?;
-        tombstone.last_seen = tombstone.last_seen.max(ts);
-        Some(tombstone.id)
+        self.tombstones.hit(tuple_hash, ts)
     }
 
     fn starts_new_generation(
@@ -262,7 +241,6 @@ impl Tracker {
 
     fn maybe_sweep(&mut self, now: Timestamp) {
         self.finish_closed(now);
-        self.expire_tombstones(now);
         match self.next_sweep {
             Some(due) if now < due => {}
             _ => {
@@ -290,47 +268,16 @@ impl Tracker {
                 continue; // the tuple was reused, or a later segment queued a later check
             }
             if let Some(connection) = self.connections.remove(&key) {
-                self.bury(key, &connection);
+                self.bury(key, now);
                 self.ended.push(*connection);
             }
         }
     }
 
-    fn bury(&mut self, key: FlowKey, connection: &Connection) {
-        if self.config.closed_linger_secs <= self.config.closed_grace_secs {
-            return;
-        }
-        let tombstone = Tombstone {
-            id: connection.id,
-            last_seen: connection.last_seen,
-        };
-        let tuple_hash = self.connections.hasher().hash_one(key);
-        self.tombstones.insert(tuple_hash, tombstone);
-        self.tombstone_expiry.push_back(Expiry {
-            due: connection
-                .last_seen
-                .plus_secs(self.config.closed_linger_secs),
-            tuple_hash,
-        });
-    }
-
-    /// Drops tombstones past the linger time (a late segment moves the end of it).
-    fn expire_tombstones(&mut self, now: Timestamp) {
-        let linger = self.config.closed_linger_secs;
-        while let Some(front) = self.tombstone_expiry.front()
-            && front.due <= now
-            && let Some(Expiry { tuple_hash, .. }) = self.tombstone_expiry.pop_front()
-        {
-            let Some(tombstone) = self.tombstones.get(&tuple_hash) else {
-                continue;
-            };
-            let due = tombstone.last_seen.plus_secs(linger);
-            if due > now {
-                // A late segment (or a later connection on the tuple) kept it alive.
-                self.tombstone_expiry.push_back(Expiry { due, tuple_hash });
-            } else {
-                self.tombstones.remove(&tuple_hash);
-            }
+    fn bury(&mut self, key: FlowKey, now: Timestamp) {
+        if self.config.closed_linger_secs > self.config.closed_grace_secs {
+            let tuple_hash = self.connections.hasher().hash_one(key);
+            self.tombstones.bury(tuple_hash, now);
         }
     }
 
@@ -353,7 +300,7 @@ impl Tracker {
         for (_, key) in done {
             if let Some(connection) = self.connections.remove(&key) {
                 if connection.state.is_closed() {
-                    self.bury(key, &connection);
+                    self.bury(key, now);
                 }
                 self.ended.push(*connection);
             }
@@ -508,7 +455,7 @@ mod tests {
             facts,
         ) {
             Tracking::Connection(tracked) => (tracked.connection.id, false),
-            Tracking::Late(id) => (id, true),
+            Tracking::Late => (ConnectionId(0), true),
         }
     }
 
@@ -543,17 +490,11 @@ mod tests {
         send(&mut tracker, 9, other_client, other_port, TcpFlags::SYN);
         assert_eq!(ended_ids(&mut tracker), vec![first.0]);
         assert_eq!(tracker.open_connections(), 1);
-        assert_eq!(
-            send(&mut tracker, 40, client, server, TcpFlags::ACK),
-            (first, true)
-        );
+        assert!(send(&mut tracker, 40, client, server, TcpFlags::ACK).1);
         assert_eq!(tracker.open_connections(), 1, "no phantom connection");
-        // The linger (60 s) runs from the last straggler; after it the tuple is forgotten.
-        send(&mut tracker, 95, other_client, other_port, TcpFlags::ACK);
-        assert_eq!(
-            send(&mut tracker, 99, client, server, TcpFlags::ACK),
-            (first, true)
-        );
+        // The linger (30 to 60 s) runs from the last straggler; then the tuple is forgotten.
+        send(&mut tracker, 65, other_client, other_port, TcpFlags::ACK);
+        assert!(send(&mut tracker, 69, client, server, TcpFlags::ACK).1);
         send(&mut tracker, 160, other_client, other_port, TcpFlags::ACK);
         let (picked_up, late) = send(&mut tracker, 161, client, server, TcpFlags::ACK);
         assert!(!late && picked_up != first);
