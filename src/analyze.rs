@@ -7,9 +7,9 @@ use crate::config::AnalysisConfig;
 use crate::decode::{self, Decoded, IpPacket, Network, TcpSegment, Transport};
 use crate::detect::{self, Collector, Context, Details, Detector, Segment};
 use crate::flow::{Connection, Endpoint, FlowKey, SegmentFacts, Tracker, Tracking};
+use crate::report::lines::LineOutput;
 use crate::report::{ConnectionRecord, Report, SCHEMA_VERSION, Subject, Summary};
 use std::collections::BTreeMap;
-use std::io::Write;
 
 /// Connections finished per step at the end of input (bounds the transient list).
 const FINISH_BATCH: usize = 4096;
@@ -26,7 +26,7 @@ pub struct Analysis {
 impl Analysis {
     /// `stream`: write JSON lines as the analysis goes (`--format jsonl`) instead of keeping
     /// findings and connections for one document.
-    pub fn new(config: AnalysisConfig, stream: Option<Box<dyn Write>>) -> Analysis {
+    pub fn new(config: AnalysisConfig, stream: Option<LineOutput>) -> Analysis {
         Analysis {
             tracker: Tracker::new(config.tracker),
             detectors: detect::all_detectors(&config),
@@ -39,7 +39,7 @@ impl Analysis {
 
     /// A write to the JSON-lines stream failed (e.g. the reader of the pipe went away).
     pub fn stream_error(&mut self) -> Option<std::io::Error> {
-        self.collector.stream_error.take()
+        self.collector.take_stream_error()
     }
 
     pub fn open_connections(&self) -> usize {
@@ -177,7 +177,7 @@ impl Analysis {
         };
         let record = connection_record(&connection, details, timeline);
         if self.collector.is_streaming() {
-            self.collector.write_line("connection", &record);
+            self.collector.write_connection(record);
         } else {
             self.connections.push(record);
         }
@@ -238,9 +238,9 @@ impl Analysis {
                 "summary": report.summary,
             });
             self.collector.write_line("summary", &closing);
-            self.collector.flush();
+            self.collector.finish_stream();
         }
-        match self.collector.stream_error.take() {
+        match self.collector.take_stream_error() {
             Some(error) => Err(error),
             None => Ok(report),
         }

@@ -181,6 +181,7 @@ mod with_libpcap {
     use crate::cli::Format;
     use crate::config::AnalysisConfig;
     use crate::report::Summary;
+    use crate::report::lines::LineOutput;
     use crate::run::{Outcome, outcome, render};
     use anyhow::{Context, Result, anyhow, bail};
     use indicatif::{ProgressBar, ProgressStyle};
@@ -265,9 +266,9 @@ mod with_libpcap {
             ),
             None => None,
         };
-        let stream: Option<Box<dyn Write>> = match args.output.format {
+        let stream = match args.output.format {
             // Stdout is line-buffered: each finding reaches the pipe as it is found.
-            Format::Jsonl => Some(Box::new(io::stdout())),
+            Format::Jsonl => Some(LineOutput::inline(Box::new(io::stdout()))),
             _ => None,
         };
         let mut analysis = Analysis::new(analysis_config(&args), stream);

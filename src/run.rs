@@ -8,6 +8,7 @@ use crate::capture::prefetch;
 use crate::capture::{Frame, RawPacket};
 use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, Format, OutputArgs};
 use crate::config::AnalysisConfig;
+use crate::report::lines::LineOutput;
 use crate::report::{self, Report, Severity, Summary};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -51,14 +52,18 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         .map(|(index, path)| CaptureReader::open(path, index as u16))
         .collect::<Result<Vec<_>>>()?;
     let config = analysis_config(&args);
-    let stream: Option<Box<dyn Write>> = match args.output.format {
-        Format::Jsonl => Some(Box::new(io::BufWriter::with_capacity(
-            OUTPUT_BUFFER_BYTES,
-            io::stdout(),
-        ))),
+    let threads = crate::cli::thread_count(args.threads);
+    let stream = match args.output.format {
+        Format::Jsonl => {
+            let out = io::BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, io::stdout());
+            Some(if threads > 1 {
+                LineOutput::threaded(Box::new(out))
+            } else {
+                LineOutput::inline(Box::new(out))
+            })
+        }
         _ => None,
     };
-    let threads = crate::cli::thread_count(args.threads);
     let report = analyze_inputs(readers, config, stream, args.output.quiet, threads)?;
     render(&report, &args.output, args.diagnosis.timeline, threads)?;
     let outcome = outcome(&report.summary, &args.output);
@@ -85,7 +90,7 @@ fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
 pub fn analyze_inputs(
     readers: Vec<CaptureReader>,
     config: AnalysisConfig,
-    stream: Option<Box<dyn Write>>,
+    stream: Option<LineOutput>,
     quiet: bool,
     threads: usize,
 ) -> Result<Report> {

@@ -18,10 +18,10 @@ use crate::config::AnalysisConfig;
 use crate::decode::{Decoded, IpPacket, TcpSegment};
 use crate::flow::hash::{FastHashMap, FastHashSet, fast_hash_map, fast_hash_set};
 use crate::flow::{Connection, SegmentAnalysis};
+use crate::report::lines::LineOutput;
 use crate::report::{Event, Finding, Subject, Summary};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 
 /// One TCP segment, after the tracker applied it.
 pub struct Segment<'a, 'p> {
@@ -115,33 +115,7 @@ pub struct Collector {
     timelines: FastHashMap<Subject, Timeline>,
     flagged: FastHashSet<Subject>,
     keep_timelines: bool,
-    stream: Option<Box<dyn Write>>,
-    /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
-    pub stream_error: Option<std::io::Error>,
-    /// Scratch space for one JSON line, reused.
-    line: Vec<u8>,
-}
-
-/// `{"type":"KIND","KIND":VALUE}`.
-fn write_named_value(stream: &mut dyn Write, kind: &str, value: &[u8]) -> std::io::Result<()> {
-    stream.write_all(b"{\"type\":")?;
-    serde_json::to_writer(&mut *stream, kind)?;
-    stream.write_all(b",")?;
-    serde_json::to_writer(&mut *stream, kind)?;
-    stream.write_all(b":")?;
-    stream.write_all(value)?;
-    stream.write_all(b"}\n")
-}
-
-/// `{"type":"KIND",` then the object's fields (`fields`: its serialization after the `{`).
-fn write_typed_object(stream: &mut dyn Write, kind: &str, fields: &[u8]) -> std::io::Result<()> {
-    stream.write_all(b"{\"type\":")?;
-    serde_json::to_writer(&mut *stream, kind)?;
-    if fields != b"}" {
-        stream.write_all(b",")?;
-    }
-    stream.write_all(fields)?;
-    stream.write_all(b"\n")
+    stream: Option<LineOutput>,
 }
 
 #[derive(Default)]
@@ -151,16 +125,19 @@ struct Timeline {
 }
 
 impl Collector {
-    pub fn new(keep_timelines: bool, stream: Option<Box<dyn Write>>) -> Collector {
+    pub fn new(keep_timelines: bool, stream: Option<LineOutput>) -> Collector {
         Collector {
             findings: Vec::new(),
             timelines: fast_hash_map(),
             flagged: fast_hash_set(),
             keep_timelines,
             stream,
-            stream_error: None,
-            line: Vec::new(),
         }
+    }
+
+    /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
+    pub fn take_stream_error(&mut self) -> Option<std::io::Error> {
+        self.stream.as_mut().and_then(LineOutput::take_error)
     }
 
     pub fn is_streaming(&self) -> bool {
@@ -237,39 +214,24 @@ impl Collector {
             .collect()
     }
 
-    /// Writes one JSON line `{"type": kind, ...object}`. The object is serialized straight
-    /// after the `type` key (no intermediate `Value`: building one per line cost more than the
-    /// rest of the streaming output), so keys follow the struct's field order.
+    /// Writes one JSON line `{"type": kind, ...value}` when streaming.
     pub fn write_line<T: serde::Serialize>(&mut self, kind: &str, value: &T) {
-        if self.stream_error.is_some() {
-            return;
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return;
-        };
-        let line = &mut self.line;
-        line.clear();
-        if let Err(error) = serde_json::to_writer(&mut *line, value) {
-            self.stream_error = Some(std::io::Error::other(error));
-            return;
-        }
-        let result = match line.split_first() {
-            Some((b'{', fields)) => write_typed_object(stream, kind, fields),
-            // Not an object (the `http_hops` list): under its own name, so that every line is
-            // an object with a `type` and `select(.type == ...)` works on the whole stream.
-            _ => write_named_value(stream, kind, line),
-        };
-        if let Err(error) = result {
-            self.stream_error = Some(error);
+        if let Some(stream) = self.stream.as_mut() {
+            stream.write_line(kind, value);
         }
     }
 
-    pub fn flush(&mut self) {
-        if let Some(stream) = self.stream.as_mut()
-            && let Err(error) = stream.flush()
-            && self.stream_error.is_none()
-        {
-            self.stream_error = Some(error);
+    /// Streams a connection's record (rendered on the writer thread when there is one).
+    pub fn write_connection(&mut self, record: crate::report::ConnectionRecord) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.write_connection(record);
+        }
+    }
+
+    /// Writes what is pending and ends the stream (waits for its writer thread).
+    pub fn finish_stream(&mut self) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.finish();
         }
     }
 }

@@ -5,6 +5,7 @@
 //! functions of this model and compute nothing.
 
 pub mod json;
+pub mod lines;
 pub mod table;
 
 use crate::capture::InputSummary;
