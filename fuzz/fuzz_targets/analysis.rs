@@ -5,8 +5,7 @@
 use kaprobe::analyze::Analysis;
 use kaprobe::capture::{InputSummary, RawPacket};
 use kaprobe::config::AnalysisConfig;
-use kaprobe::report::{json, table};
-use kaprobe_fuzz::{Frames, Settings};
+use kaprobe_fuzz::{Frames, Settings, render_everything};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,12 +31,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(report) = analysis.finish(vec![InputSummary::default()]) else {
         return;
     };
-    let mut sink = std::io::sink();
-    let _ = json::write_document(&report, &mut sink);
-    let options = table::TableOptions {
-        color: settings.show_secrets,
-        width: Some(80),
-        timeline: true,
-    };
-    let _ = table::write_report(&report, &options, &mut sink);
+    render_everything(&report, settings.show_secrets);
 });

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         original_len: u32::try_from(frame.len()).unwrap_or(u32::MAX) + u32::from(*selector & 0x80),
         data: frame.to_vec(),
     };
-    let decoded = decode::decode(&packet);
+    let decoded = decode::decode(&packet.frame());
     match decoded.network {
         Network::Arp(body) => {
             std::hint::black_box(arp::gratuitous_arp(body));

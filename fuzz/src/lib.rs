@@ -6,6 +6,7 @@
 //! end takes what is left. Time steps may be negative (clocks go backwards in real captures).
 
 use kaprobe::capture::{LinkType, RawPacket};
+use kaprobe::report::{Report, json, table};
 use kaprobe::time::Timestamp;
 
 /// The LINKTYPE_ numbers the decoder knows, plus one it does not (the selector wraps).
@@ -23,6 +24,18 @@ pub fn link_selector(link_type: LinkType) -> u8 {
         .position(|n| *n == number)
         .and_then(|i| u8::try_from(i).ok())
         .unwrap_or(9)
+}
+
+/// Both renderers over a report, output discarded: neither may panic on any report.
+pub fn render_everything(report: &Report, color: bool) {
+    let mut sink = std::io::sink();
+    let _ = json::write_document(report, &mut sink, 1);
+    let options = table::TableOptions {
+        color,
+        width: Some(80),
+        timeline: true,
+    };
+    let _ = table::write_report(report, &options, &mut sink);
 }
 
 /// Settings byte of a frame sequence.
