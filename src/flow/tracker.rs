@@ -20,7 +20,8 @@ use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
 use super::tombstones::Tombstones;
 use crate::time::Timestamp;
-use std::collections::VecDeque;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 
 /// Tunables of the tracker.
@@ -68,12 +69,33 @@ pub enum Tracking<'t> {
     Late,
 }
 
-/// A closed connection to look at again once `due` has passed.
+/// A closed connection to look at again once `due` has passed. Ordered by `due` (then id),
+/// reversed, so that std's max-heap pops the earliest first.
 struct Due {
     due: Timestamp,
     id: ConnectionId,
     key: FlowKey,
 }
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.due, other.id).cmp(&(self.due, self.id))
+    }
+}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Due {}
 
 pub struct Tracker {
     config: TrackerConfig,
@@ -81,8 +103,10 @@ pub struct Tracker {
     /// two at most 7/8 full, so inline entries cost up to twice their size, and every growth
     /// moved them all. Boxed, a bucket is 64 bytes and growth moves pointers.
     connections: FastHashMap<FlowKey, Box<Connection>>,
-    /// Closed connections in the order they closed, to finish after their grace.
-    closing: VecDeque<Due>,
+    /// One check per closed connection in the table, earliest due first: memory follows
+    /// closed connections, not the segments they get (a queue entry per segment grew with a
+    /// flood of packets on a reset connection).
+    closing: BinaryHeap<Due>,
     /// Tuples of finished closed connections, for the rest of the linger.
     tombstones: Tombstones,
     next_id: u64,
@@ -106,7 +130,7 @@ impl Tracker {
         Tracker {
             config,
             connections: fast_hash_map(),
-            closing: VecDeque::new(),
+            closing: BinaryHeap::new(),
             tombstones: Tombstones::new(config.closed_linger_secs),
             next_id: 1,
             next_sweep: None,
@@ -154,14 +178,12 @@ impl Tracker {
             Box::new(new_connection(id, ts, key, source, destination, &segment))
         });
         let opened = connection.packets == 0;
+        let was_closed = connection.state.is_closed();
         let side = connection.side_of(source);
         let mut analysis = connection.apply(side, ts, &segment, min_idle);
         analysis.opened = opened;
-        // Every segment of a closed connection (normally one or two: the close and the last
-        // ACK) queues a check; only the check after its last segment finds the grace over.
-        // The queue stays in time order, so its front is always the next one due.
-        if connection.state.is_closed() {
-            self.closing.push_back(Due {
+        if !was_closed && connection.state.is_closed() {
+            self.closing.push(Due {
                 due: ts.plus_secs(self.config.closed_grace_secs),
                 id: connection.id,
                 key,
@@ -250,22 +272,26 @@ impl Tracker {
         }
     }
 
-    /// Finishes the closed connections whose grace is over and leaves a tombstone for each.
-    /// Constant time per queued check: only the front of the queue is looked at.
+    /// Finishes the closed connections whose grace is over and leaves a tombstone for each; a
+    /// connection that got a segment since its check was queued (the last ACK after the
+    /// FINs) is checked again at the end of its new grace.
     fn finish_closed(&mut self, now: Timestamp) {
         let grace = self.config.closed_grace_secs;
-        while let Some(front) = self.closing.front()
-            && front.due <= now
-            && let Some(Due { id, key, .. }) = self.closing.pop_front()
+        while let Some(next) = self.closing.peek()
+            && next.due <= now
+            && let Some(Due { id, key, .. }) = self.closing.pop()
         {
             let Some(connection) = self.connections.get(&key) else {
                 continue; // finished otherwise
             };
-            let over = connection.id == id
-                && connection.state.is_closed()
-                && connection.last_seen.plus_secs(grace) <= now;
-            if !over {
-                continue; // the tuple was reused, or a later segment queued a later check
+            if connection.id != id {
+                continue; // the tuple was reused
+            }
+            // Still closed: a closed state never reopens (`Connection::apply`).
+            let due = connection.last_seen.plus_secs(grace);
+            if due > now {
+                self.closing.push(Due { due, id, key });
+                continue;
             }
             if let Some(connection) = self.connections.remove(&key) {
                 self.bury(key, now);
@@ -281,19 +307,15 @@ impl Tracker {
         }
     }
 
-    /// Finishes connections idle past the horizon (closed ones normally went through
-    /// [`Self::finish_closed`]; this catches them too if they are older than the grace).
-    /// They are taken out in id order, so `take_ended` finds them sorted.
+    /// Finishes connections idle past the horizon (closed ones are finished by
+    /// [`Self::finish_closed`]). They are taken out in id order, so `take_ended` finds them
+    /// sorted.
     fn sweep(&mut self, now: Timestamp) {
-        let grace = self.config.closed_grace_secs;
         let horizon = self.config.idle_horizon_secs;
         let mut done: Vec<(ConnectionId, FlowKey)> = self
             .connections
             .iter()
-            .filter(|(_, c)| {
-                let idle = now.secs_since(c.last_seen);
-                idle > horizon || (c.state.is_closed() && idle > grace)
-            })
+            .filter(|(_, c)| now.secs_since(c.last_seen) > horizon)
             .map(|(key, c)| (c.id, *key))
             .collect();
         done.sort_unstable_by_key(|(id, _)| *id);
@@ -498,6 +520,31 @@ mod tests {
         send(&mut tracker, 160, other_client, other_port, TcpFlags::ACK);
         let (picked_up, late) = send(&mut tracker, 161, client, server, TcpFlags::ACK);
         assert!(!late && picked_up != first);
+    }
+
+    #[test]
+    fn a_flood_on_a_reset_connection_keeps_one_closing_check() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let (client, server) = (endpoint(2, 40000), endpoint(1, 80));
+        let (first, _) = send(&mut tracker, 0, client, server, TcpFlags::SYN);
+        send(
+            &mut tracker,
+            1,
+            server,
+            client,
+            TcpFlags::RST | TcpFlags::ACK,
+        );
+        for _ in 0..1000 {
+            send(&mut tracker, 2, client, server, TcpFlags::ACK);
+        }
+        assert_eq!(tracker.closing.len(), 1);
+        send(&mut tracker, 8, endpoint(3, 40000), server, TcpFlags::SYN);
+        assert_eq!(
+            ended_ids(&mut tracker),
+            vec![first.0],
+            "5 s after the flood"
+        );
+        assert!(tracker.closing.is_empty());
     }
 
     #[test]
