@@ -481,6 +481,13 @@ mod tests {
         }
     }
 
+    /// A connection opened at 0 s and reset by the server at 1 s.
+    fn open_and_reset(tracker: &mut Tracker, client: Endpoint, server: Endpoint) -> ConnectionId {
+        let (id, _) = send(tracker, 0, client, server, TcpFlags::SYN);
+        send(tracker, 1, server, client, TcpFlags::RST | TcpFlags::ACK);
+        id
+    }
+
     fn ended_ids(tracker: &mut Tracker) -> Vec<u64> {
         tracker.take_ended().iter().map(|c| c.id.0).collect()
     }
@@ -490,14 +497,7 @@ mod tests {
         let mut tracker = Tracker::new(TrackerConfig::default());
         let (client, server) = (endpoint(2, 40000), endpoint(1, 80));
         let (other_client, other_port) = (endpoint(3, 40000), endpoint(1, 81));
-        let (first, _) = send(&mut tracker, 0, client, server, TcpFlags::SYN);
-        send(
-            &mut tracker,
-            1,
-            server,
-            client,
-            TcpFlags::RST | TcpFlags::ACK,
-        );
+        let first = open_and_reset(&mut tracker, client, server);
         // Inside the grace (5 s after the last segment) a straggler is part of the connection.
         assert_eq!(
             send(&mut tracker, 3, client, server, TcpFlags::ACK),
@@ -526,14 +526,7 @@ mod tests {
     fn a_flood_on_a_reset_connection_keeps_one_closing_check() {
         let mut tracker = Tracker::new(TrackerConfig::default());
         let (client, server) = (endpoint(2, 40000), endpoint(1, 80));
-        let (first, _) = send(&mut tracker, 0, client, server, TcpFlags::SYN);
-        send(
-            &mut tracker,
-            1,
-            server,
-            client,
-            TcpFlags::RST | TcpFlags::ACK,
-        );
+        let first = open_and_reset(&mut tracker, client, server);
         for _ in 0..1000 {
             send(&mut tracker, 2, client, server, TcpFlags::ACK);
         }
@@ -551,14 +544,7 @@ mod tests {
     fn a_syn_on_a_tombstoned_tuple_is_a_new_connection() {
         let mut tracker = Tracker::new(TrackerConfig::default());
         let (client, server) = (endpoint(2, 40000), endpoint(1, 80));
-        let (first, _) = send(&mut tracker, 0, client, server, TcpFlags::SYN);
-        send(
-            &mut tracker,
-            1,
-            server,
-            client,
-            TcpFlags::RST | TcpFlags::ACK,
-        );
+        let first = open_and_reset(&mut tracker, client, server);
         send(&mut tracker, 10, endpoint(3, 40000), server, TcpFlags::SYN);
         assert_eq!(ended_ids(&mut tracker), vec![first.0]);
         let (reused, late) = send(&mut tracker, 20, client, server, TcpFlags::SYN);
