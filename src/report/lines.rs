@@ -22,8 +22,8 @@ const BATCHES_IN_FLIGHT: usize = 2;
 /// Where JSON lines go.
 pub struct LineOutput {
     target: Target,
-    /// An object rendered before its `type` is put in front; reused.
-    object: Vec<u8>,
+    /// One line rendered inline, reused.
+    line: Vec<u8>,
     /// The first error writing (e.g. a closed pipe); the run stops on it.
     error: Option<io::Error>,
 }
@@ -58,7 +58,7 @@ impl LineOutput {
     pub fn inline(out: Box<dyn Write>) -> LineOutput {
         LineOutput {
             target: Target::Inline(out),
-            object: Vec::new(),
+            line: Vec::new(),
             error: None,
         }
     }
@@ -73,7 +73,7 @@ impl LineOutput {
                 sender: Some(sender),
                 thread: Some(thread),
             }),
-            object: Vec::new(),
+            line: Vec::new(),
             error: None,
         }
     }
@@ -84,13 +84,16 @@ impl LineOutput {
             return;
         }
         let result = match &mut self.target {
-            Target::Inline(out) => render_line(out, &mut self.object, kind, value),
-            Target::Threaded(writer) => {
-                let result = append_line(&mut writer.batch.rendered, kind, value);
-                let end = writer.batch.rendered.len();
-                writer.batch.items.push(Item::Rendered { end });
-                result.and_then(|()| writer.send_when_full())
+            Target::Inline(out) => {
+                self.line.clear();
+                append_line(&mut self.line, kind, value).and_then(|()| out.write_all(&self.line))
             }
+            Target::Threaded(writer) => append_line(&mut writer.batch.rendered, kind, value)
+                .and_then(|()| {
+                    let end = writer.batch.rendered.len();
+                    writer.batch.items.push(Item::Rendered { end });
+                    writer.send_when_full()
+                }),
         };
         self.keep_error(result);
     }
@@ -173,7 +176,7 @@ impl Writer {
 }
 
 fn write_batches(batches: Receiver<Batch>, mut out: Box<dyn Write + Send>) -> io::Result<()> {
-    let mut object = Vec::new();
+    let mut line = Vec::new();
     while let Ok(batch) = batches.recv() {
         let mut start = 0;
         for item in &batch.items {
@@ -183,7 +186,9 @@ fn write_batches(batches: Receiver<Batch>, mut out: Box<dyn Write + Send>) -> io
                     start = *end;
                 }
                 Item::Connection(record) => {
-                    render_line(&mut out, &mut object, "connection", record.as_ref())?;
+                    line.clear();
+                    append_line(&mut line, "connection", record.as_ref())?;
+                    out.write_all(&line)?;
                 }
             }
         }
@@ -191,9 +196,13 @@ fn write_batches(batches: Receiver<Batch>, mut out: Box<dyn Write + Send>) -> io
     out.flush()
 }
 
-/// Appends one line `{"type": kind, ...value}` to `buffer`, serializing the value in place:
-/// through a scratch object, a large line (the `http_hops` section of a busy capture is
-/// megabytes) was held twice.
+/// Appends one line `{"type": kind, ...value}` to `buffer`. The value's fields follow the
+/// `type` key as serialized (no intermediate `Value`: building one per line cost more than
+/// the rest of the streaming output), so keys keep the struct's order. The value is
+/// serialized in place: through a scratch copy, a large line (the `http_hops` section of a
+/// busy capture is megabytes) was held twice. A value that is not an object (the
+/// `http_hops` list) goes under its own name, so that every line is an object with a `type`
+/// and `select(.type == ...)` works on the whole stream.
 fn append_line<T: Serialize>(buffer: &mut Vec<u8>, kind: &str, value: &T) -> io::Result<()> {
     let start = buffer.len();
     let result = append_line_unchecked(buffer, kind, value);
@@ -228,37 +237,4 @@ fn append_line_unchecked<T: Serialize>(
     }
     buffer.push(b'\n');
     Ok(())
-}
-
-/// Writes one line `{"type": kind, ...value}` (`object`: scratch space). The object's fields
-/// follow the `type` key as serialized (no intermediate `Value`: building one per line cost
-/// more than the rest of the streaming output), so keys keep the struct's order.
-fn render_line<T: Serialize>(
-    out: &mut impl Write,
-    object: &mut Vec<u8>,
-    kind: &str,
-    value: &T,
-) -> io::Result<()> {
-    object.clear();
-    serde_json::to_writer(&mut *object, value).map_err(io::Error::other)?;
-    out.write_all(b"{\"type\":")?;
-    serde_json::to_writer(&mut *out, kind).map_err(io::Error::other)?;
-    match object.split_first() {
-        Some((b'{', fields)) => {
-            if fields != b"}" {
-                out.write_all(b",")?;
-            }
-            out.write_all(fields)?;
-        }
-        // Not an object (the `http_hops` list): under its own name, so that every line is an
-        // object with a `type` and `select(.type == ...)` works on the whole stream.
-        _ => {
-            out.write_all(b",")?;
-            serde_json::to_writer(&mut *out, kind).map_err(io::Error::other)?;
-            out.write_all(b":")?;
-            out.write_all(object)?;
-            out.write_all(b"}")?;
-        }
-    }
-    out.write_all(b"\n")
 }
