@@ -71,10 +71,17 @@ impl Interim {
         }
     }
 
-    pub fn as_slice(&self) -> &[u16] {
+    fn as_slice(&self) -> &[u16] {
         self.statuses
             .get(..usize::from(self.count))
             .unwrap_or_default()
+    }
+}
+
+/// A JSON array of the statuses kept.
+impl serde::Serialize for Interim {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.as_slice())
     }
 }
 

@@ -20,10 +20,10 @@ use crate::flow::hash::{FastHashMap, fast_hash_map};
 use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
-use conversation::{Conversation, Exchange, Story, Unanswered};
+use conversation::{Conversation, Exchange, Interim, Story, Unanswered};
 use findings::{Churn, Race};
 use hops::{Hop, HopKey, Hops};
-use parser::{Text, version_text};
+use parser::Text;
 use persistence::Persistence;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -406,7 +406,7 @@ impl HttpRecord {
 /// `connections[].http.exchanges[]` (fields in JSON key order).
 #[derive(Clone, Debug, Serialize)]
 pub struct ExchangeRecord {
-    interim: Vec<u16>,
+    interim: Interim,
     method: Option<Text>,
     persistence: Option<&'static str>,
     request_connection: Option<Text>,
@@ -423,20 +423,22 @@ pub struct ExchangeRecord {
 
 impl ExchangeRecord {
     fn new(exchange: Exchange, show_secrets: bool) -> ExchangeRecord {
+        let (request_version, response_version) =
+            (exchange.request_version(), exchange.response_version());
         let mut target = exchange.target;
         if !show_secrets && let Some(target) = target.as_mut() {
             redact_target(target);
         }
         ExchangeRecord {
-            interim: exchange.interim.as_slice().to_vec(),
+            interim: exchange.interim,
             method: exchange.method,
             persistence: exchange.persistence.map(|(p, _)| p.name()),
             request_connection: exchange.request_connection,
             request_keep_alive: exchange.request_keep_alive,
-            request_version: exchange.request_minor_version.map(version_text),
+            request_version,
             response_connection: exchange.response_connection,
             response_keep_alive: exchange.response_keep_alive,
-            response_version: exchange.response_minor_version.map(version_text),
+            response_version,
             rule: exchange.persistence.map(|(_, r)| r.name()),
             status: exchange.status,
             target,
