@@ -495,7 +495,10 @@ mod with_libpcap {
         if status.is_hidden() {
             return;
         }
-        status.set_message(status_text(analysis.summary(), analysis.open_connections()));
+        status.set_message(status_text(
+            &analysis.summary(),
+            analysis.open_connections(),
+        ));
         status.tick();
     }
 

@@ -1,7 +1,7 @@
 //! Runs a parsed command line: opens inputs, drives the analysis, renders the report and
 //! decides the exit status (0 fine, 1 a finding reached --fail-on, 2 usage or input error).
 
-use crate::analyze::Analysis;
+use crate::analyze::{Analysis, parallel};
 use crate::capture::file::CaptureReader;
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch;
@@ -96,7 +96,6 @@ pub fn analyze_inputs(
 ) -> Result<Report> {
     let progress = progress_bar(&readers, quiet);
     let mut inputs = InputSet::new(readers);
-    let mut analysis = Analysis::new(config, stream);
     // Written by the analysis, read by whichever thread draws the progress bar.
     let open_connections = AtomicUsize::new(0);
     let report_progress = |inputs: &InputSet| {
@@ -104,6 +103,32 @@ pub fn analyze_inputs(
             update_progress(bar, inputs, open_connections.load(Ordering::Relaxed));
         }
     };
+    if threads >= MIN_THREADS_TO_SHARD {
+        // One thread reads; the others analyze.
+        let shards = threads - 1;
+        let finished = parallel::analyze(
+            &mut inputs,
+            config,
+            stream,
+            shards,
+            &open_connections,
+            &report_progress,
+        );
+        if let Some(error) = finished.stream_error {
+            return stream_failed(error);
+        }
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
+        }
+        return match finished
+            .merger
+            .finish(&finished.shards, input_summaries(inputs))
+        {
+            Ok(report) => Ok(report),
+            Err(error) => stream_failed(error),
+        };
+    }
+    let mut analysis = Analysis::new(config, stream);
     let mut stream_error = None;
     let mut since_check = 0u32;
     let mut process = |frame: &Frame<'_>| {
@@ -130,15 +155,22 @@ pub fn analyze_inputs(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let summaries = inputs
-        .into_readers()
-        .into_iter()
-        .map(|reader| reader.summary)
-        .collect();
-    match analysis.finish(summaries) {
+    match analysis.finish(input_summaries(inputs)) {
         Ok(report) => Ok(report),
         Err(error) => stream_failed(error),
     }
+}
+
+/// From this many threads on, connections are analyzed on `threads - 1` shards
+/// (`analyze::parallel`); below, one thread analyzes while another reads.
+pub const MIN_THREADS_TO_SHARD: usize = 3;
+
+fn input_summaries(inputs: InputSet) -> Vec<crate::capture::InputSummary> {
+    inputs
+        .into_readers()
+        .into_iter()
+        .map(|reader| reader.summary)
+        .collect()
 }
 
 /// Frames between looks at the output stream's health and the progress bar.

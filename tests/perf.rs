@@ -107,8 +107,10 @@ fn tracking_of_a_generated_load_balancer_capture_is_unchanged() {
 }
 
 /// `--threads` changes how the work is spread (a reader thread, JSON rendered in chunks on
-/// several threads), never the report. The generated capture spans many read batches (512
-/// frames) and rendering chunks (256 connections), so batch and chunk edges are crossed.
+/// several threads, connections sharded from 3 threads on), never the report. The generated
+/// capture spans many read batches (512 frames) and rendering chunks (256 connections), so
+/// batch and chunk edges are crossed, and it has what shards must agree on: connections ending
+/// by closing grace and idle horizon, HTTP hops, VRRP between TCP segments.
 #[test]
 fn reports_are_identical_whatever_the_thread_count() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -137,6 +139,51 @@ fn reports_are_identical_whatever_the_thread_count() {
                 single == run(threads),
                 "{format:?}: --threads {threads} differs from --threads 1"
             );
+        }
+    }
+}
+
+/// Two vantage points of the same traffic: the same connection is two connections, usually on
+/// two shards, and the cross-connection judgments (resets seen at one point only, HTTP hops
+/// from client to upstream) are made by the merger from what both shards shared.
+#[test]
+fn two_vantage_points_are_identical_when_sharded() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/captures");
+    for scenario in [
+        "conntrack-idle-reset",
+        "nginx-pool-churn",
+        "rst-peer-killed",
+    ] {
+        let mut inputs: Vec<String> = std::fs::read_dir(&lab)
+            .expect("lab captures")
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{scenario}.")) && n.ends_with(".pcap"))
+            })
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        inputs.sort();
+        assert_eq!(inputs.len(), 2, "{scenario}: two vantage points");
+        for format in [
+            &["--format", "json"][..],
+            &["--format", "jsonl", "--timeline"],
+        ] {
+            let run = |threads: &str| {
+                let mut args = vec!["analyze", "--quiet", "--threads", threads];
+                args.extend(inputs.iter().map(String::as_str));
+                args.extend_from_slice(format);
+                support::kaprobe(&args).1
+            };
+            let single = run("1");
+            assert!(single.contains("\"http_hops\"") || !scenario.starts_with("nginx"));
+            for threads in ["3", "5"] {
+                assert!(
+                    single == run(threads),
+                    "{scenario} {format:?}: --threads {threads} differs from --threads 1"
+                );
+            }
         }
     }
 }

@@ -34,12 +34,43 @@ struct Slot {
 }
 
 #[derive(Default)]
-struct Batch {
+pub struct Batch {
     arena: Vec<u8>,
     slots: Vec<Slot>,
+    /// The number of the batch's first frame (frames are numbered from 1 over all inputs).
+    first_number: u64,
+    /// Where each frame goes, when the analysis is sharded (`crate::analyze::parallel`).
+    pub routes: Vec<u16>,
 }
 
 impl Batch {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn first_number(&self) -> u64 {
+        self.first_number
+    }
+
+    pub fn frame(&self, index: usize) -> Option<Frame<'_>> {
+        self.slots.get(index).map(|slot| self.frame_of(slot))
+    }
+
+    fn frame_of(&self, slot: &Slot) -> Frame<'_> {
+        Frame {
+            ts: slot.ts,
+            input: slot.input,
+            interface: slot.interface,
+            link_type: slot.link_type,
+            original_len: slot.original_len,
+            data: self.arena.get(slot.start..slot.end).unwrap_or_default(),
+        }
+    }
+
     /// Refills the batch through `scratch`; returns false once every input is exhausted.
     fn fill(&mut self, inputs: &mut InputSet, scratch: &mut RawPacket) -> bool {
         self.slots.clear();
@@ -68,15 +99,8 @@ impl Batch {
         true
     }
 
-    fn frames(&self) -> impl Iterator<Item = Frame<'_>> {
-        self.slots.iter().map(|slot| Frame {
-            ts: slot.ts,
-            input: slot.input,
-            interface: slot.interface,
-            link_type: slot.link_type,
-            original_len: slot.original_len,
-            data: self.arena.get(slot.start..slot.end).unwrap_or_default(),
-        })
+    pub fn frames(&self) -> impl Iterator<Item = Frame<'_>> {
+        self.slots.iter().map(|slot| self.frame_of(slot))
     }
 }
 
@@ -95,24 +119,32 @@ pub fn read_ahead(
             // Cannot fail: the receiver is alive and the channel has room for every batch.
             let _ = empty_sender.send(Batch::default());
         }
-        scope.spawn(move || read(inputs, empty_receiver, full_sender, report_progress));
+        scope.spawn(move || {
+            let mut deliver = |batch| full_sender.send(batch).is_ok();
+            read(inputs, empty_receiver, &mut deliver, report_progress);
+        });
         // Owns its channel ends: when it returns, the reader's next send or receive fails and
         // the reader stops, so the scope never waits on a blocked thread.
         analyze(full_receiver, empty_sender, process);
     });
 }
 
-fn read(
+/// Fills the batches that come back through `empty` and hands each to `deliver` (which
+/// returns false when nobody takes them any more), until the inputs are exhausted.
+pub fn read(
     inputs: &mut InputSet,
     empty: Receiver<Batch>,
-    full: SyncSender<Batch>,
+    deliver: &mut dyn FnMut(Batch) -> bool,
     report_progress: &(dyn Fn(&InputSet) + Sync),
 ) {
     let mut scratch = RawPacket::default();
     let mut batches = 0u32;
+    let mut frames = 0u64;
     while let Ok(mut batch) = empty.recv() {
         let more = batch.fill(inputs, &mut scratch);
-        if full.send(batch).is_err() || !more {
+        batch.first_number = frames + 1;
+        frames += batch.len() as u64;
+        if !deliver(batch) || !more {
             break;
         }
         batches += 1;

@@ -1,25 +1,29 @@
 //! Detectors turn tracked facts into events and findings.
 //!
-//! Each detector implements [`Detector`] and is listed once in [`all_detectors`]: adding one
-//! touches its own file and one line there. Detectors see every decoded frame, every TCP
-//! segment with the tracker's analysis, and each connection when it ends; they keep whatever
-//! per-connection state they need and must drop it in `on_connection_end`, so memory stays
-//! bounded by open connections.
+//! Per-connection detectors implement [`Detector`] and are listed once in
+//! [`connection_detectors`]; those whose judgment spans connections implement
+//! [`SharedDetector`] and are listed in [`shared_detectors`]: adding one touches its own file
+//! and one line there. Per-connection detectors see every TCP segment with the tracker's
+//! analysis and each connection when it ends; they keep whatever per-connection state they
+//! need and must drop it in `on_connection_end`, so memory stays bounded by open connections.
+//! That split is what lets connections be analyzed on several threads (`crate::analyze`): a
+//! connection's segments all go to one shard, and only [`Shared`] messages cross shards.
 
 pub mod advice;
 pub mod blackhole;
 pub mod http;
 pub mod keepalive;
+pub mod outbox;
 pub mod rst;
 pub mod tcp_events;
 pub mod vrrp;
 
 use crate::config::AnalysisConfig;
 use crate::decode::{Decoded, IpPacket, TcpSegment};
-use crate::flow::hash::{FastHashMap, FastHashSet, fast_hash_map, fast_hash_set};
-use crate::flow::{Connection, SegmentAnalysis};
-use crate::report::lines::LineOutput;
-use crate::report::{Event, Finding, Subject, Summary};
+use crate::flow::{Connection, ConnectionId, SegmentAnalysis};
+use crate::report::{Event, Finding, Summary};
+use crate::time::Timestamp;
+use outbox::{Item, Outbox};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -60,9 +64,10 @@ pub enum Section {
     HttpHops(Vec<http::HopRecord>),
 }
 
-pub trait Detector {
-    /// Every decoded frame (VRRP and ARP are seen here).
-    fn on_packet(&mut self, _packet: &Decoded<'_>, _context: &mut Context<'_>) {}
+/// A per-connection detector. Each connection is seen by one instance only (with several
+/// shards, the one of its shard), so state that spans connections goes to a
+/// [`SharedDetector`] through [`Context::share`].
+pub trait Detector: Send {
     /// Every TCP segment, after connection tracking.
     fn on_segment(&mut self, _segment: &Segment<'_, '_>, _context: &mut Context<'_>) {}
     /// The connection is over: emit final findings, add its details, drop its state.
@@ -73,20 +78,61 @@ pub trait Detector {
         _details: &mut Details,
     ) {
     }
+}
+
+/// A detector whose judgment spans connections or is not about TCP (VRRP groups, HTTP hops,
+/// resets seen at two vantage points). One instance sees everything, in frame order.
+pub trait SharedDetector: Send {
+    /// The time of every frame that passed the filters.
+    fn on_frame_time(&mut self, _ts: Timestamp) {}
+    /// Every frame that is not a TCP segment (VRRP, ARP, ICMPv6 are seen here).
+    fn on_packet(&mut self, _packet: &Decoded<'_>, _context: &mut Context<'_>) {}
+    /// A message from a per-connection detector.
+    fn on_shared(&mut self, _message: &Shared, _context: &mut Context<'_>) {}
     /// End of all input: report-level findings and sections (`vrrp`, `http_hops`).
     fn finish(&mut self, _context: &mut Context<'_>, _sections: &mut Sections) {}
 }
 
-/// The detectors, in the order they run. Later ones may read what earlier ones recorded on
-/// the connection (the tracker's facts are shared by all).
-pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
+/// What per-connection detectors tell the shared ones. Connection ids in them are renumbered
+/// by the merger like those of findings.
+pub enum Shared {
+    /// A request read on a connection of this hop, in the order requests were read.
+    HttpRequest(http::HopKey, http::RequestNote),
+    /// A connection that spoke HTTP ended.
+    HttpConnection(Box<http::HopConnection>),
+    /// With several inputs: what one input saw of a connection's resets.
+    RstSeen(Box<rst::Observation>),
+}
+
+impl Shared {
+    /// The connection id the message carries, for renumbering.
+    pub fn connection_id_mut(&mut self) -> Option<&mut ConnectionId> {
+        match self {
+            Shared::HttpRequest(..) => None,
+            Shared::HttpConnection(connection) => Some(&mut connection.id),
+            Shared::RstSeen(observation) => Some(&mut observation.id),
+        }
+    }
+}
+
+/// The per-connection detectors, in the order they run. Later ones may read what earlier ones
+/// recorded on the connection (the tracker's facts are shared by all).
+pub fn connection_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(tcp_events::TcpEvents::new(config)),
         Box::new(keepalive::KeepaliveDetector::new(config)),
         Box::new(rst::RstDetector::new(config)),
         Box::new(blackhole::BlackHoleDetector),
-        Box::new(vrrp::Vrrp::new(config)),
         Box::new(http::HttpDetector::new(config)),
+    ]
+}
+
+/// The shared detectors, in the order they report at the end.
+pub fn shared_detectors(config: &AnalysisConfig) -> Vec<Box<dyn SharedDetector>> {
+    vec![
+        Box::new(rst::RstVantage::default()),
+        Box::new(vrrp::Vrrp::new(config)),
+        Box::new(http::HttpHops::default()),
     ]
 }
 
@@ -94,144 +140,21 @@ pub fn all_detectors(config: &AnalysisConfig) -> Vec<Box<dyn Detector>> {
 pub struct Context<'a> {
     pub config: &'a AnalysisConfig,
     pub summary: &'a mut Summary,
-    pub output: &'a mut Collector,
+    pub output: &'a mut Outbox,
 }
 
 impl Context<'_> {
     pub fn finding(&mut self, finding: Finding) {
         self.summary.findings.add(finding.severity);
-        self.output.add_finding(finding);
+        self.output.finding(finding);
     }
 
     pub fn event(&mut self, event: Event) {
-        self.output
-            .add_event(event, self.config.max_timeline_events);
-    }
-}
-
-/// Collects findings and timelines, or streams them as JSON lines.
-pub struct Collector {
-    pub findings: Vec<Finding>,
-    timelines: FastHashMap<Subject, Timeline>,
-    flagged: FastHashSet<Subject>,
-    keep_timelines: bool,
-    stream: Option<LineOutput>,
-}
-
-#[derive(Default)]
-struct Timeline {
-    events: Vec<Event>,
-    dropped: u64,
-}
-
-impl Collector {
-    pub fn new(keep_timelines: bool, stream: Option<LineOutput>) -> Collector {
-        Collector {
-            findings: Vec::new(),
-            timelines: fast_hash_map(),
-            flagged: fast_hash_set(),
-            keep_timelines,
-            stream,
-        }
+        self.output.event(event);
     }
 
-    /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
-    pub fn take_stream_error(&mut self) -> Option<std::io::Error> {
-        self.stream.as_mut().and_then(LineOutput::take_error)
-    }
-
-    pub fn is_streaming(&self) -> bool {
-        self.stream.is_some()
-    }
-
-    fn add_finding(&mut self, finding: Finding) {
-        // Only timelines need to know which subjects were flagged; without them the set would
-        // grow with every finding of a long capture.
-        if self.keep_timelines {
-            self.flagged.insert(finding.subject);
-        }
-        if self.stream.is_some() {
-            self.write_line("finding", &finding);
-        } else {
-            self.findings.push(finding);
-        }
-    }
-
-    fn add_event(&mut self, event: Event, max_events: usize) {
-        // Data runs are summarized in the connection record, not streamed one by one.
-        if self.stream.is_some() && event.kind != "data" {
-            self.write_line("event", &event);
-        }
-        if !self.keep_timelines {
-            return;
-        }
-        let timeline = self.timelines.entry(event.subject).or_default();
-        if let Some(last) = timeline.events.last_mut()
-            && event.kind == "data"
-            && last.kind == "data"
-            && last.from == event.from
-        {
-            last.count += 1;
-            last.bytes += event.bytes;
-            return;
-        }
-        if timeline.events.len() < max_events {
-            timeline.events.push(event);
-        } else {
-            timeline.dropped += 1;
-        }
-    }
-
-    /// Removes and returns a subject's timeline when it should be printed (it has a finding,
-    /// or `all` is set); otherwise just drops it.
-    pub fn take_timeline(&mut self, subject: Subject, all: bool) -> Vec<Event> {
-        let timeline = self.timelines.remove(&subject).unwrap_or_default();
-        if !(all || self.flagged.contains(&subject)) {
-            return Vec::new();
-        }
-        let mut events = timeline.events;
-        if timeline.dropped > 0
-            && let Some(last) = events.last()
-        {
-            let note = Event::new(
-                last.ts,
-                subject,
-                "timeline-truncated",
-                format!("{} more events not kept", timeline.dropped),
-            );
-            events.push(note);
-        }
-        events
-    }
-
-    /// Timelines of subjects other than connections (VRRP groups, hops), at the end.
-    pub fn take_remaining_timelines(&mut self, all: bool) -> BTreeMap<Subject, Vec<Event>> {
-        let subjects: Vec<Subject> = self.timelines.keys().copied().collect();
-        subjects
-            .into_iter()
-            .map(|subject| (subject, self.take_timeline(subject, all)))
-            .filter(|(_, events)| !events.is_empty())
-            .collect()
-    }
-
-    /// Writes one JSON line `{"type": kind, ...value}` when streaming.
-    pub fn write_line<T: serde::Serialize>(&mut self, kind: &str, value: &T) {
-        if let Some(stream) = self.stream.as_mut() {
-            stream.write_line(kind, value);
-        }
-    }
-
-    /// Streams a connection's record (rendered on the writer thread when there is one).
-    pub fn write_connection(&mut self, record: crate::report::ConnectionRecord) {
-        if let Some(stream) = self.stream.as_mut() {
-            stream.write_connection(record);
-        }
-    }
-
-    /// Writes what is pending and ends the stream (waits for its writer thread).
-    pub fn finish_stream(&mut self) {
-        if let Some(stream) = self.stream.as_mut() {
-            stream.finish();
-        }
+    /// Hands a message to the shared detectors (in frame order, possibly on another thread).
+    pub fn share(&mut self, message: Shared) {
+        self.output.push(Item::Shared(message));
     }
 }

@@ -10,7 +10,7 @@
 //! at the other proves it was injected in between.
 
 use super::advice::keepalive_knobs;
-use super::{Context, Details, Detector, Sections, Segment};
+use super::{Context, Details, Detector, Sections, Segment, Shared, SharedDetector};
 use crate::config::AnalysisConfig;
 use crate::explain::code;
 use crate::flow::hash::FastHashMap;
@@ -29,9 +29,16 @@ const RESET_AFTER_IDLE_SECS: f64 = 5.0;
 #[derive(Default)]
 pub struct RstDetector {
     connections: FastHashMap<ConnectionId, Vec<RstRecord>>,
-    /// With several inputs: what each input saw of each 5-tuple, for correlation at the end.
-    vantage: FastHashMap<(Endpoint, Endpoint), Vec<Observation>>,
+    /// With several inputs each connection's resets are shared for [`RstVantage`].
     multiple_inputs: bool,
+}
+
+/// With several inputs: what each input saw of each 5-tuple, for correlation at the end.
+/// The same connection seen at two vantage points is two connections (and may be tracked by
+/// two shards), so this is a shared detector.
+#[derive(Default)]
+pub struct RstVantage {
+    vantage: FastHashMap<(Endpoint, Endpoint), Vec<Observation>>,
 }
 
 /// `connections[].rsts[]`: one reset, as reported (fields in JSON key order).
@@ -44,9 +51,11 @@ pub struct RstRecord {
     ts: Timestamp,
 }
 
-struct Observation {
+#[derive(Clone, Debug)]
+pub struct Observation {
+    tuple: (Endpoint, Endpoint),
     input: u16,
-    id: ConnectionId,
+    pub id: ConnectionId,
     start: Timestamp,
     end: Timestamp,
     rsts_from: Vec<(Endpoint, Timestamp)>,
@@ -91,16 +100,25 @@ impl Detector for RstDetector {
             report(connection, first, context);
         }
         if self.multiple_inputs {
-            let key = (connection.key.low, connection.key.high);
-            self.vantage.entry(key).or_default().push(Observation {
+            context.share(Shared::RstSeen(Box::new(Observation {
+                tuple: (connection.key.low, connection.key.high),
                 input: connection.key.input,
                 id: connection.id,
                 start: connection.start,
                 end: connection.last_seen,
                 rsts_from: records.iter().map(|r| (r.from, r.ts)).collect(),
-            });
+            })));
         }
         details.rsts = Some(records);
+    }
+}
+
+impl SharedDetector for RstVantage {
+    fn on_shared(&mut self, message: &Shared, _context: &mut Context<'_>) {
+        if let Shared::RstSeen(observation) = message {
+            let list = self.vantage.entry(observation.tuple).or_default();
+            list.push(Observation::clone(observation));
+        }
     }
 
     fn finish(&mut self, context: &mut Context<'_>, _sections: &mut Sections) {

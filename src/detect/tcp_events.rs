@@ -19,7 +19,7 @@ impl TcpEvents {
 
 impl Detector for TcpEvents {
     fn on_segment(&mut self, segment: &Segment<'_, '_>, context: &mut Context<'_>) {
-        if !context.config.keep_timelines && !context.output.is_streaming() {
+        if !context.output.wants_events() {
             return;
         }
         let subject = Subject::Connection(segment.connection.id);

@@ -68,7 +68,8 @@ impl Tombstones {
         self.older.remove(&tuple_hash);
     }
 
-    fn rotate(&mut self, now: Timestamp) {
+    /// Turns the generations when `now` has reached the next turn.
+    pub fn rotate(&mut self, now: Timestamp) {
         let due = *self
             .next_rotation
             .get_or_insert_with(|| now.plus_secs(self.generation_secs));

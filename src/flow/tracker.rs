@@ -109,7 +109,6 @@ pub struct Tracker {
     closing: BinaryHeap<Due>,
     /// Tuples of finished closed connections, for the rest of the linger.
     tombstones: Tombstones,
-    next_id: u64,
     next_sweep: Option<Timestamp>,
     /// Connections finished and waiting to be handed to the detectors.
     ended: Vec<Connection>,
@@ -132,7 +131,6 @@ impl Tracker {
             connections: fast_hash_map(),
             closing: BinaryHeap::new(),
             tombstones: Tombstones::new(config.closed_linger_secs),
-            next_id: 1,
             next_sweep: None,
             ended: Vec::new(),
             evicted_for_capacity: 0,
@@ -144,7 +142,8 @@ impl Tracker {
         self.connections.len()
     }
 
-    /// Applies one segment.
+    /// Applies one segment; a connection it opens gets `new_id` (ids must grow with the
+    /// segments that open them: ended connections are handed over in id order).
     pub fn track(
         &mut self,
         ts: Timestamp,
@@ -152,8 +151,9 @@ impl Tracker {
         source: Endpoint,
         destination: Endpoint,
         segment: SegmentFacts<'_, '_>,
+        new_id: ConnectionId,
     ) -> Tracking<'_> {
-        self.maybe_sweep(ts);
+        self.advance(ts);
         // Two hash lookups per segment: one to decide, one (the entry) to borrow.
         let current = self
             .connections
@@ -171,11 +171,15 @@ impl Tracker {
             self.make_room();
         }
         let min_idle = (self.config.min_probe_idle_secs * 1e9) as i64;
-        let next_id = &mut self.next_id;
         let connection = self.connections.entry(key).or_insert_with(|| {
-            let id = ConnectionId(*next_id);
-            *next_id += 1;
-            Box::new(new_connection(id, ts, key, source, destination, &segment))
+            Box::new(new_connection(
+                new_id,
+                ts,
+                key,
+                source,
+                destination,
+                &segment,
+            ))
         });
         let opened = connection.packets == 0;
         let was_closed = connection.state.is_closed();
@@ -261,7 +265,12 @@ impl Tracker {
         self.evicted_for_capacity += taken as u64;
     }
 
-    fn maybe_sweep(&mut self, now: Timestamp) {
+    /// Capture time reached `now` (a TCP segment, of this tracker or, with several shards, of
+    /// another): connections due to end by then end, and tombstones age. Every shard is
+    /// advanced by every segment, so each connection ends at the same segment whichever shard
+    /// holds it, and tombstone generations turn at the same times.
+    pub fn advance(&mut self, now: Timestamp) {
+        self.tombstones.rotate(now);
         self.finish_closed(now);
         match self.next_sweep {
             Some(due) if now < due => {}
@@ -443,6 +452,12 @@ mod tests {
         }
     }
 
+    /// Ids that grow with every segment sent, as frame numbers do.
+    fn next_id() -> ConnectionId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        ConnectionId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// One segment from `source` to `destination` at `second`; the sequence number follows
     /// the time, so a later SYN on the same tuple is a new connection, not a retransmission.
     fn send(
@@ -475,6 +490,7 @@ mod tests {
             source,
             destination,
             facts,
+            next_id(),
         ) {
             Tracking::Connection(tracked) => (tracked.connection.id, false),
             Tracking::Late => (ConnectionId(0), true),
@@ -561,19 +577,22 @@ mod tests {
         let server = endpoint(1, 80);
         // Ports chosen so that hash-table order is unlikely to match id order.
         let ports = [40007, 40001, 40005, 40003, 40002, 40006, 40004];
+        let mut opened = Vec::new();
         for (second, port) in ports.iter().enumerate() {
-            send(
+            let (id, _) = send(
                 &mut tracker,
                 second as i64,
                 endpoint(2, *port),
                 server,
                 TcpFlags::SYN,
             );
+            opened.push(id.0);
         }
         // A RST closes the first connection; a new SYN on its tuple starts a new one and
         // leaves the old one pending among the ended, not in the table.
         send(&mut tracker, 10, server, endpoint(2, 40007), TcpFlags::RST);
-        send(&mut tracker, 11, endpoint(2, 40007), server, TcpFlags::SYN);
+        let (reused, _) = send(&mut tracker, 11, endpoint(2, 40007), server, TcpFlags::SYN);
+        opened.push(reused.0);
         assert!(tracker.has_ended());
         let mut ids = Vec::new();
         loop {
@@ -584,7 +603,8 @@ mod tests {
             assert!(batch.len() <= 3);
             ids.extend(batch.iter().map(|c| c.id.0));
         }
-        assert_eq!(ids, (1..=8).collect::<Vec<u64>>());
+        assert!(opened.is_sorted() && opened.len() == 8);
+        assert_eq!(ids, opened);
         assert_eq!(tracker.open_connections(), 0);
         assert!(!tracker.has_ended());
     }

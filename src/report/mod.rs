@@ -221,6 +221,26 @@ pub struct Summary {
     pub findings: FindingCounts,
 }
 
+impl Summary {
+    /// Adds another shard's counts.
+    pub fn add(&mut self, other: &Summary) {
+        self.packets += other.packets;
+        self.tcp_connections += other.tcp_connections;
+        self.late_segments += other.late_segments;
+        self.keepalive_probes += other.keepalive_probes;
+        self.keepalive_acks += other.keepalive_acks;
+        self.zero_window_probes += other.zero_window_probes;
+        self.rsts += other.rsts;
+        self.http_requests += other.http_requests;
+        self.http_responses += other.http_responses;
+        self.vrrp_adverts += other.vrrp_adverts;
+        self.undecoded_packets += other.undecoded_packets;
+        self.findings.error += other.findings.error;
+        self.findings.warning += other.findings.warning;
+        self.findings.info += other.findings.info;
+    }
+}
+
 /// The whole report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {

@@ -13,7 +13,7 @@ use super::reassembly::{Reassembler, StreamSink};
 use crate::flow::Side;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Exchanges kept per connection for `connections[].http.exchanges` (later ones are counted).
 pub const MAX_EXCHANGES_KEPT: usize = 100;
@@ -86,7 +86,7 @@ impl serde::Serialize for Interim {
 }
 
 struct PendingRequest {
-    head: Rc<Head>,
+    head: Arc<Head>,
     exchange: Option<usize>,
     /// Position of the request on the connection (0 = first).
     index: u64,
@@ -96,7 +96,7 @@ struct PendingRequest {
 /// A request just read, handed to hop matching.
 pub struct RequestNote {
     pub ts: Timestamp,
-    pub head: Rc<Head>,
+    pub head: Arc<Head>,
 }
 
 /// A request that never got a final response.
@@ -341,7 +341,7 @@ impl Story {
         }
     }
 
-    fn on_request(&mut self, ts: Timestamp, head: Rc<Head>) {
+    fn on_request(&mut self, ts: Timestamp, head: Arc<Head>) {
         self.requests += 1;
         self.not_http = false;
         self.client_is_proxy |= head.via || head.forwarded_for;
@@ -364,7 +364,7 @@ impl Story {
         self.client.set_framing(framing);
         self.new_requests.push(RequestNote {
             ts,
-            head: Rc::clone(&head),
+            head: Arc::clone(&head),
         });
         // Once one request was not queued, later ones are not either: they are answered after it.
         if self.requests_not_queued > 0 || self.pending.len() >= MAX_PENDING_REQUESTS {
@@ -401,7 +401,7 @@ impl Story {
         Some(self.exchanges.len() - 1)
     }
 
-    fn on_response(&mut self, ts: Timestamp, head: Rc<Head>) {
+    fn on_response(&mut self, ts: Timestamp, head: Arc<Head>) {
         self.responses += 1;
         self.new_responses += 1;
         self.not_http = false;

@@ -14,17 +14,19 @@ pub mod parser;
 pub mod persistence;
 pub mod reassembly;
 
-use super::{Context, Details, Detector, Section, Sections, Segment};
+use super::{Context, Details, Detector, Section, Sections, Segment, Shared, SharedDetector};
 use crate::config::AnalysisConfig;
 use crate::flow::hash::{FastHashMap, fast_hash_map};
 use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
+pub use conversation::RequestNote;
 use conversation::{Conversation, Exchange, Interim, Story, Unanswered};
 use findings::{Churn, Race};
-use hops::{Hop, HopKey, Hops};
+pub use hops::HopKey;
+use hops::{Hop, Hops};
 use parser::Text;
-use persistence::Persistence;
+use persistence::{Persistence, Rule};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -43,28 +45,34 @@ const MIN_RACE_MARGIN_SECS: f64 = 0.001;
 const CHURN_MIN_CONNECTIONS: u64 = 3;
 const CHURN_REOPEN_SECS: f64 = 5.0;
 
+/// Each connection's conversation: requests and responses read from both directions.
 pub struct HttpDetector {
     /// Boxed: a conversation is over 500 bytes, and an inline table costs up to twice that per
     /// entry (load factor) plus both tables at once while it grows.
     conversations: FastHashMap<ConnectionId, Box<Conversation>>,
-    hops: Hops,
 }
 
 impl HttpDetector {
     pub fn new(_config: &AnalysisConfig) -> HttpDetector {
         HttpDetector {
             conversations: fast_hash_map(),
-            hops: Hops::default(),
         }
     }
 }
 
-/// Moves a story's newly read messages into the counters and the hop index.
-fn collect_messages(hops: &mut Hops, story: &mut Story, key: HopKey, context: &mut Context<'_>) {
+/// The hops between hosts, built from every connection's requests and outcome
+/// (`http_hops`, hop and churn findings).
+#[derive(Default)]
+pub struct HttpHops {
+    hops: Hops,
+}
+
+/// Counts a story's newly read messages and shares its requests with the hop index.
+fn collect_messages(story: &mut Story, key: HopKey, context: &mut Context<'_>) {
     context.summary.http_responses += std::mem::take(&mut story.new_responses);
-    for note in std::mem::take(&mut story.new_requests) {
+    for note in story.new_requests.drain(..) {
         context.summary.http_requests += 1;
-        hops.on_request(key, &note);
+        context.share(Shared::HttpRequest(key, note));
     }
 }
 
@@ -103,12 +111,7 @@ impl Detector for HttpDetector {
             tcp.payload,
             tcp.payload_len,
         );
-        collect_messages(
-            &mut self.hops,
-            &mut conversation.story,
-            hop_key(connection),
-            context,
-        );
+        collect_messages(&mut conversation.story, hop_key(connection), context);
     }
 
     fn on_connection_end(
@@ -123,7 +126,7 @@ impl Detector for HttpDetector {
         let closing = first_close(connection);
         conversation.finish(closing.map_or(connection.last_seen, |c| c.ts));
         let key = hop_key(connection);
-        collect_messages(&mut self.hops, &mut conversation.story, key, context);
+        collect_messages(&mut conversation.story, key, context);
         let story = &conversation.story;
         let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
         let http_port = HTTP_PORTS.contains(&connection.server.endpoint.port);
@@ -142,17 +145,31 @@ impl Detector for HttpDetector {
         {
             context.finding(findings::reuse_race(&race));
         }
-        if speaks_http
-            && let Some(index) = self.hops.hop_for(key, connection.start)
-            && let Some(hop) = self.hops.list.get_mut(index)
-        {
-            outcome.add_to(hop, connection, story);
+        if speaks_http {
+            let hop_connection = HopConnection::new(key, &outcome, connection, story);
+            context.share(Shared::HttpConnection(Box::new(hop_connection)));
         }
         details.http = Some(Box::new(HttpRecord::new(
             *conversation,
             &outcome,
             context.config.show_secrets,
         )));
+    }
+}
+
+impl SharedDetector for HttpHops {
+    fn on_shared(&mut self, message: &Shared, _context: &mut Context<'_>) {
+        match message {
+            Shared::HttpRequest(key, note) => self.hops.on_request(*key, note),
+            Shared::HttpConnection(connection) => {
+                if let Some(index) = self.hops.hop_for(connection.key, connection.start)
+                    && let Some(hop) = self.hops.list.get_mut(index)
+                {
+                    connection.add_to(hop);
+                }
+            }
+            Shared::RstSeen(_) => {}
+        }
     }
 
     fn finish(&mut self, context: &mut Context<'_>, sections: &mut Sections) {
@@ -263,47 +280,92 @@ impl Outcome {
             idle_before_request_s,
         })
     }
+}
 
-    fn add_to(&self, hop: &mut Hop, connection: &Connection, story: &Story) {
-        hop.connections += 1;
-        hop.requests += story.requests;
-        hop.responses += story.responses;
-        hop.max_requests_per_connection = hop.max_requests_per_connection.max(story.requests);
-        hop.client_is_proxy |= story.client_is_proxy;
-        if hop.server_software.is_none() {
-            hop.server_software = story.server_software.clone();
-        }
+/// What a connection that spoke HTTP adds to its hop: computed when it ends (on its shard),
+/// added to the hop by [`HttpHops`] in the order connections end.
+pub struct HopConnection {
+    pub id: ConnectionId,
+    key: HopKey,
+    start: Timestamp,
+    last_seen: Timestamp,
+    requests: u64,
+    responses: u64,
+    client_is_proxy: bool,
+    server_software: Option<Text>,
+    request_versions: Vec<&'static str>,
+    response_versions: Vec<&'static str>,
+    persistent: Option<bool>,
+    first_decision: Option<(Persistence, Rule)>,
+    /// The last decision kept the connection open.
+    still_persistent: bool,
+    first_exchange_ts: Option<Timestamp>,
+    closing: Option<Closing>,
+    idle_before_close_s: Option<f64>,
+}
+
+impl HopConnection {
+    fn new(key: HopKey, outcome: &Outcome, connection: &Connection, story: &Story) -> Self {
+        let mut request_versions = Vec::new();
+        let mut response_versions = Vec::new();
         for exchange in &story.exchanges {
-            if let Some(version) = exchange.request_version() {
-                hop.request_versions.insert(version);
-            }
-            if let Some(version) = exchange.response_version() {
-                hop.response_versions.insert(version);
-            }
+            add_version(&mut request_versions, exchange.request_version());
+            add_version(&mut response_versions, exchange.response_version());
         }
+        HopConnection {
+            id: connection.id,
+            key,
+            start: connection.start,
+            last_seen: connection.last_seen,
+            requests: story.requests,
+            responses: story.responses,
+            client_is_proxy: story.client_is_proxy,
+            server_software: story.server_software.clone(),
+            request_versions,
+            response_versions,
+            persistent: outcome.persistent,
+            first_decision: story.first_decision,
+            still_persistent: matches!(story.last_decision, Some((Persistence::Kept, _))),
+            first_exchange_ts: story
+                .exchanges
+                .first()
+                .and_then(|e| e.request_ts.or(e.response_ts)),
+            closing: outcome.closing,
+            idle_before_close_s: outcome.idle_before_close_s,
+        }
+    }
+
+    fn add_to(&self, hop: &mut Hop) {
+        hop.connections += 1;
+        hop.requests += self.requests;
+        hop.responses += self.responses;
+        hop.max_requests_per_connection = hop.max_requests_per_connection.max(self.requests);
+        hop.client_is_proxy |= self.client_is_proxy;
+        if hop.server_software.is_none() {
+            hop.server_software = self.server_software.clone();
+        }
+        hop.request_versions.extend(&self.request_versions);
+        hop.response_versions.extend(&self.response_versions);
         match self.persistent {
             Some(true) => hop.persistent += 1,
             Some(false) => hop.non_persistent += 1,
             None => {}
         }
         if hop.intervals.len() < hops::MAX_INTERVALS {
-            hop.intervals.push((connection.start, connection.last_seen));
+            hop.intervals.push((self.start, self.last_seen));
         }
-        self.add_decisions(hop, connection, story);
-        self.add_closing(hop, connection, story);
+        self.add_decisions(hop);
+        self.add_closing(hop);
     }
 
-    fn add_decisions(&self, hop: &mut Hop, connection: &Connection, story: &Story) {
-        let first_ts = story
-            .exchanges
-            .first()
-            .and_then(|e| e.request_ts.or(e.response_ts));
-        match story.first_decision {
+    fn add_decisions(&self, hop: &mut Hop) {
+        let first_ts = self.first_exchange_ts;
+        match self.first_decision {
             Some((Persistence::Declined, rule)) => {
                 hop.declined += 1;
                 *hop.declined_rules.entry(rule.name()).or_insert(0) += 1;
                 if hop.declined_examples.len() < 5 {
-                    hop.declined_examples.push(connection.id);
+                    hop.declined_examples.push(self.id);
                 }
                 hop.declined_first_ts = hop.declined_first_ts.min(first_ts).or(first_ts);
             }
@@ -316,7 +378,7 @@ impl Outcome {
         }
     }
 
-    fn add_closing(&self, hop: &mut Hop, connection: &Connection, story: &Story) {
+    fn add_closing(&self, hop: &mut Hop) {
         let Some(close) = self.closing else {
             hop.still_open += 1;
             return;
@@ -328,8 +390,7 @@ impl Outcome {
         if close.kind == "rst" {
             hop.resets += 1;
         }
-        let still_persistent = matches!(story.last_decision, Some((Persistence::Kept, _)));
-        let Some(idle) = self.idle_before_close_s.filter(|_| still_persistent) else {
+        let Some(idle) = self.idle_before_close_s.filter(|_| self.still_persistent) else {
             return;
         };
         if idle >= IDLE_CLOSE_MIN_SECS {
@@ -343,9 +404,17 @@ impl Outcome {
                 hop.churn_closes.push(close.ts);
             }
             if hop.churn_examples.len() < 5 {
-                hop.churn_examples.push(connection.id);
+                hop.churn_examples.push(self.id);
             }
         }
+    }
+}
+
+fn add_version(versions: &mut Vec<&'static str>, version: Option<&'static str>) {
+    if let Some(version) = version
+        && !versions.contains(&version)
+    {
+        versions.push(version);
     }
 }
 

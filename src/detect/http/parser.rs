@@ -12,7 +12,7 @@
 //! (`Authorization`, `Cookie`, ...) are never copied out of the capture buffer.
 
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Header values and start-line parts. Most are short ("GET", "keep-alive", "timeout=5",
 /// "/index.html"); a `CompactString` keeps up to 24 bytes inline, so reading them and copying
@@ -145,7 +145,7 @@ pub enum Framing {
 #[derive(Debug)]
 pub enum Event {
     /// Shared: the conversation queues it for its response and hands it to hop matching.
-    Head(Rc<Head>),
+    Head(Arc<Head>),
     /// The current message's body ended.
     MessageEnd,
     /// The HTTP/2 prior-knowledge preface: the rest is not HTTP/1.
@@ -398,7 +398,7 @@ impl MessageParser {
                 self.heads += 1;
                 // Until the caller sets the framing, nothing follows.
                 self.state = State::Head;
-                Event::Head(Rc::new(head))
+                Event::Head(Arc::new(head))
             }
             Err(reason) => {
                 self.state = State::Lost;

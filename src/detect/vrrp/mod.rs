@@ -17,7 +17,7 @@ pub mod history;
 pub mod section;
 pub mod timing;
 
-use super::{Context, Detector, Section, Sections};
+use super::{Context, Section, Sections, SharedDetector};
 use crate::config::AnalysisConfig;
 use crate::decode::arp::{self, AddressClaim};
 use crate::decode::vrrp::{AddressFamily, TYPE_ADVERTISEMENT, VrrpPacket};
@@ -124,9 +124,12 @@ impl Vrrp {
     }
 }
 
-impl Detector for Vrrp {
+impl SharedDetector for Vrrp {
+    fn on_frame_time(&mut self, ts: Timestamp) {
+        self.capture_end = Some(self.capture_end.map_or(ts, |end| end.max(ts)));
+    }
+
     fn on_packet(&mut self, packet: &Decoded<'_>, context: &mut Context<'_>) {
-        self.capture_end = Some(self.capture_end.map_or(packet.ts, |end| end.max(packet.ts)));
         match &packet.network {
             Network::Ip(ip) => self.on_ip(packet, ip, context),
             Network::Arp(bytes) => {
@@ -160,7 +163,7 @@ impl Detector for Vrrp {
             events.extend(view.timeline());
         }
         findings::report_across_groups(&self.groups, context);
-        if context.config.keep_timelines || context.output.is_streaming() {
+        if context.output.wants_events() {
             events.sort_by_key(|event| (event.subject, event.ts));
             for event in events {
                 context.event(event);

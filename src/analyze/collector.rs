@@ -1,0 +1,88 @@
+//! The report as it is being built: findings kept for one document or streamed as JSON lines,
+//! and the timelines of subjects that are not connections (VRRP groups, hops). Written only
+//! by the merger, in frame order.
+
+use crate::detect::outbox::Timelines;
+use crate::report::lines::LineOutput;
+use crate::report::{ConnectionRecord, Event, Finding, Subject};
+use std::collections::BTreeMap;
+
+pub struct Collector {
+    pub findings: Vec<Finding>,
+    /// With `--timeline`: subjects other than connections (theirs travel in their records).
+    timelines: Option<Timelines>,
+    stream: Option<LineOutput>,
+}
+
+impl Collector {
+    pub fn new(timelines: Option<Timelines>, stream: Option<LineOutput>) -> Collector {
+        Collector {
+            findings: Vec::new(),
+            timelines,
+            stream,
+        }
+    }
+
+    /// The first error writing the stream (e.g. a closed pipe); the run stops on it.
+    pub fn take_stream_error(&mut self) -> Option<std::io::Error> {
+        self.stream.as_mut().and_then(LineOutput::take_error)
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    pub fn add_finding(&mut self, finding: Finding) {
+        if let Some(timelines) = self.timelines.as_mut()
+            && !matches!(finding.subject, Subject::Connection(_))
+        {
+            timelines.flag(finding.subject);
+        }
+        if self.stream.is_some() {
+            self.write_line("finding", &finding);
+        } else {
+            self.findings.push(finding);
+        }
+    }
+
+    pub fn add_event(&mut self, event: Event) {
+        // Data runs are summarized in the connection record, not streamed one by one.
+        if self.stream.is_some() && event.kind != "data" {
+            self.write_line("event", &event);
+        }
+        if let Some(timelines) = self.timelines.as_mut()
+            && !matches!(event.subject, Subject::Connection(_))
+        {
+            timelines.add(event);
+        }
+    }
+
+    /// Timelines of subjects other than connections, at the end.
+    pub fn take_remaining_timelines(&mut self, all: bool) -> BTreeMap<Subject, Vec<Event>> {
+        self.timelines
+            .as_mut()
+            .map(|timelines| timelines.take_remaining(all))
+            .unwrap_or_default()
+    }
+
+    /// Writes one JSON line `{"type": kind, ...value}` when streaming.
+    pub fn write_line<T: serde::Serialize>(&mut self, kind: &str, value: &T) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.write_line(kind, value);
+        }
+    }
+
+    /// Streams a connection's record (rendered on the writer thread when there is one).
+    pub fn write_connection(&mut self, record: ConnectionRecord) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.write_connection(record);
+        }
+    }
+
+    /// Writes what is pending and ends the stream (waits for its writer thread).
+    pub fn finish_stream(&mut self) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.finish();
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! `--threads 3` and more: connections analyzed on several shards at once, with the report of
+//! `--threads 1`.
+//!
+//! * The **reader** thread reads and merges the inputs into batches of frames
+//!   (`capture::prefetch`), numbers every frame, decodes each as far as its flow key and routes
+//!   it: a TCP segment to the shard `hash(flow key) % shards`, anything else to the merger.
+//!   Every batch is shared, read-only, with every shard and the merger.
+//! * Each **shard** thread tracks the connections of its segments and runs the per-connection
+//!   detectors on them ([`Shard`]). It also advances its clock with every other TCP segment,
+//!   so that its connections end at the very frame they end at with one thread. What it emits
+//!   goes back to the merger, one chunk per batch, tagged with frame numbers.
+//! * The **merger** (the calling thread) takes the chunks of each batch from every shard and
+//!   applies them in frame order, a frame's own items before the connections it ended, those
+//!   by id: the order of `--threads 1`. It also runs the shared detectors on the frames routed
+//!   to it and on the shards' messages, and numbers connections in the order they opened.
+//!
+//! At most [`batches_in_flight`] batches circulate, so memory stays bounded whatever the file
+//! size. Tuples never cross shards, so no state is locked. The one difference from one thread:
+//! `--max-connections` applies per shard (each gets an equal part of it), so which connections
+//! are finished early when it is reached can differ.
+
+use super::merge::Merger;
+use super::shard::{END_OF_INPUT, Shard, flow_key};
+use super::{FINISH_BATCH, passes_filters};
+use crate::capture::merge::InputSet;
+use crate::capture::prefetch::{self, Batch};
+use crate::config::AnalysisConfig;
+use crate::decode::{self, Network, Transport};
+use crate::detect::outbox::Item;
+use crate::flow::Endpoint;
+use crate::flow::hash::KeyedState;
+use crate::report::lines::LineOutput;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+/// Routes above the shard numbers.
+const ROUTE_FILTERED: u16 = u16::MAX;
+const ROUTE_MERGER: u16 = u16::MAX - 1;
+/// A frame of no known network layer: the merger's too, and counted as undecoded.
+const ROUTE_UNDECODED: u16 = u16::MAX - 2;
+/// More shards than this would not pay for themselves (and routes are 16 bits).
+pub const MAX_SHARDS: usize = 256;
+
+/// Batches circulating: each shard may work on a couple while the merger applies another.
+fn batches_in_flight(shards: usize) -> usize {
+    2 * shards + 2
+}
+
+/// The state of a sharded run when the input is exhausted (or the stream failed).
+pub struct Finished {
+    pub merger: Merger,
+    pub shards: Vec<Shard>,
+    pub stream_error: Option<std::io::Error>,
+}
+
+/// Analyzes every frame of `inputs` on `shard_count` shards. `open_connections` is kept up to
+/// date for the progress bar, which `report_progress` draws on the reader thread.
+pub fn analyze(
+    inputs: &mut InputSet,
+    config: AnalysisConfig,
+    stream: Option<LineOutput>,
+    shard_count: usize,
+    open_connections: &AtomicUsize,
+    report_progress: &(dyn Fn(&InputSet) + Sync),
+) -> Finished {
+    let shard_count = shard_count.clamp(1, MAX_SHARDS);
+    let streaming = stream.is_some();
+    let shard_config = AnalysisConfig {
+        tracker: crate::flow::TrackerConfig {
+            max_connections: config.tracker.max_connections.div_ceil(shard_count),
+            ..config.tracker
+        },
+        ..config.clone()
+    };
+    let mut merger = Merger::new(config.clone(), stream);
+    let in_flight = batches_in_flight(shard_count);
+    std::thread::scope(|scope| {
+        let (empty_sender, empty_receiver) = sync_channel::<Batch>(in_flight);
+        for _ in 0..in_flight {
+            // Cannot fail: the receiver is alive and the channel has room for every batch.
+            let _ = empty_sender.send(Batch::default());
+        }
+        let (merger_sender, merger_receiver) = sync_channel::<Arc<Batch>>(in_flight);
+        let mut shard_senders = Vec::new();
+        let mut chunk_receivers = Vec::new();
+        let mut handles = Vec::new();
+        for index in 0..shard_count {
+            let (batch_sender, batch_receiver) = sync_channel::<Arc<Batch>>(in_flight);
+            let (chunk_sender, chunk_receiver) = sync_channel::<Vec<Item>>(in_flight);
+            shard_senders.push(batch_sender);
+            chunk_receivers.push(chunk_receiver);
+            let shard = Shard::new(shard_config.clone(), streaming);
+            handles.push(
+                scope.spawn(move || run_shard(shard, index as u16, batch_receiver, chunk_sender)),
+            );
+        }
+        let router = Router::new(&config, shard_count);
+        scope.spawn(move || {
+            let mut deliver = |mut batch: Batch| {
+                router.route(&mut batch);
+                let batch = Arc::new(batch);
+                shard_senders
+                    .iter()
+                    .all(|sender| sender.send(Arc::clone(&batch)).is_ok())
+                    && merger_sender.send(batch).is_ok()
+            };
+            prefetch::read(inputs, empty_receiver, &mut deliver, report_progress);
+        });
+        let stream_error = merge_batches(
+            &mut merger,
+            merger_receiver,
+            &chunk_receivers,
+            empty_sender,
+            open_connections,
+        );
+        if stream_error.is_none() {
+            merge_final(&mut merger, &chunk_receivers);
+        }
+        drop(chunk_receivers);
+        let shards = handles
+            .into_iter()
+            .filter_map(|handle| handle.join().ok())
+            .collect();
+        let stream_error = stream_error.or_else(|| merger.stream_error());
+        Finished {
+            merger,
+            shards,
+            stream_error,
+        }
+    })
+}
+
+/// Decides where each frame goes; runs on the reader thread.
+struct Router {
+    config: AnalysisConfig,
+    shards: u64,
+    hasher: KeyedState,
+}
+
+impl Router {
+    fn new(config: &AnalysisConfig, shards: usize) -> Router {
+        Router {
+            config: config.clone(),
+            shards: shards as u64,
+            hasher: KeyedState::default(),
+        }
+    }
+
+    fn route(&self, batch: &mut Batch) {
+        let mut routes = std::mem::take(&mut batch.routes);
+        routes.clear();
+        routes.extend(batch.frames().map(|frame| {
+            let packet = decode::decode(&frame);
+            if !passes_filters(&self.config, &packet) {
+                return ROUTE_FILTERED;
+            }
+            let ip = match &packet.network {
+                Network::Ip(ip) => ip,
+                Network::Other => return ROUTE_UNDECODED,
+                _ => return ROUTE_MERGER,
+            };
+            let Transport::Tcp(tcp) = &ip.transport else {
+                return ROUTE_MERGER;
+            };
+            let source = Endpoint {
+                ip: ip.source,
+                port: tcp.source_port,
+            };
+            let destination = Endpoint {
+                ip: ip.destination,
+                port: tcp.destination_port,
+            };
+            let key = flow_key(&self.config, &packet, source, destination);
+            // The remainder is below the shard count, at most MAX_SHARDS.
+            (self.hasher.hash_one(key) % self.shards) as u16
+        }));
+        batch.routes = routes;
+    }
+}
+
+/// A shard thread: its segments analyzed, the others' times passed, one chunk back per batch;
+/// at the end of input its remaining connections, in chunks. Returns the shard for its totals.
+fn run_shard(
+    mut shard: Shard,
+    index: u16,
+    batches: Receiver<Arc<Batch>>,
+    chunks: SyncSender<Vec<Item>>,
+) -> Shard {
+    while let Ok(batch) = batches.recv() {
+        let first = batch.first_number();
+        for (offset, (frame, route)) in batch.frames().zip(&batch.routes).enumerate() {
+            let number = first + offset as u64;
+            if *route == index {
+                let packet = decode::decode(&frame);
+                if let Network::Ip(ip) = &packet.network
+                    && let Transport::Tcp(tcp) = &ip.transport
+                {
+                    shard.segment(number, &packet, ip, tcp);
+                }
+            } else if usize::from(*route) < MAX_SHARDS {
+                shard.pass_time(number, frame.ts);
+            }
+        }
+        // Dropped before the chunk goes: once the merger has every chunk of a batch, it holds
+        // the batch alone and can give it back to the reader.
+        drop(batch);
+        if chunks.send(shard.outbox.take()).is_err() {
+            return shard;
+        }
+    }
+    while shard.finish_some(FINISH_BATCH) {
+        if chunks.send(shard.outbox.take()).is_err() {
+            break;
+        }
+    }
+    shard
+}
+
+/// Applies every batch's chunks in frame order; returns the stream's error if it failed.
+fn merge_batches(
+    merger: &mut Merger,
+    batches: Receiver<Arc<Batch>>,
+    chunks: &[Receiver<Vec<Item>>],
+    empty: SyncSender<Batch>,
+    open_connections: &AtomicUsize,
+) -> Option<std::io::Error> {
+    let mut merged_batches = 0u32;
+    while let Ok(batch) = batches.recv() {
+        let mut groups = Vec::with_capacity(chunks.len());
+        for receiver in chunks {
+            match receiver.recv() {
+                Ok(items) => groups.push(Groups::new(items)),
+                // A shard is gone (it panicked): stop; the scope reports the panic.
+                Err(_) => return None,
+            }
+        }
+        merge_batch(merger, &batch, &mut groups);
+        let batch = Arc::try_unwrap(batch).unwrap_or_default();
+        // The reader may be done already: then the batch is not needed.
+        let _ = empty.send(batch);
+        merged_batches += 1;
+        if merged_batches.is_multiple_of(16) {
+            open_connections.store(merger.open_connections(), Ordering::Relaxed);
+            if let Some(error) = merger.stream_error() {
+                return Some(error);
+            }
+        }
+    }
+    None
+}
+
+/// One batch: the shards' groups and the merger's own frames, by frame number. Frames are
+/// counted in order up to each of the merger's own, as with one thread (the VRRP detector
+/// reads the capture's time so far).
+fn merge_batch(merger: &mut Merger, batch: &Batch, groups: &mut [Groups]) {
+    let first = batch.first_number();
+    let mut counted = 0;
+    let mut own = batch
+        .routes
+        .iter()
+        .enumerate()
+        .filter(|(_, route)| is_own(**route))
+        .map(|(offset, _)| offset)
+        .peekable();
+    loop {
+        let group = smallest(groups);
+        let own_key = own.peek().map(|offset| (first + *offset as u64, 0, 0));
+        match (own_key, group) {
+            (Some(own_key), Some((_, key))) if own_key < key => {}
+            (Some(_), None) => {}
+            (_, Some((index, _))) => {
+                if let Some(source) = groups.get_mut(index) {
+                    source.apply_group(merger);
+                }
+                continue;
+            }
+            (None, None) => break,
+        }
+        if let Some(offset) = own.next() {
+            counted = count_frames(merger, batch, counted, offset + 1);
+            if let Some(frame) = batch.frame(offset) {
+                merger.packet(&decode::decode(&frame));
+            }
+        }
+    }
+    count_frames(merger, batch, counted, batch.len());
+}
+
+fn is_own(route: u16) -> bool {
+    route == ROUTE_MERGER || route == ROUTE_UNDECODED
+}
+
+/// Counts the frames `from..to` of the batch that passed the filters; returns `to`.
+fn count_frames(merger: &mut Merger, batch: &Batch, from: usize, to: usize) -> usize {
+    let frames = batch.frames().zip(&batch.routes).take(to).skip(from);
+    for (frame, route) in frames {
+        if *route != ROUTE_FILTERED {
+            merger.count_frame(frame.ts, *route == ROUTE_UNDECODED);
+        }
+    }
+    to
+}
+
+/// At the end of input: the shards' remaining connections, by id over all shards.
+fn merge_final(merger: &mut Merger, chunks: &[Receiver<Vec<Item>>]) {
+    let mut groups: Vec<Groups> = chunks
+        .iter()
+        .map(|receiver| Groups::new(receiver.recv().unwrap_or_default()))
+        .collect();
+    loop {
+        // A shard's chunk ran out: its next one continues its (sorted) sequence.
+        for (source, receiver) in groups.iter_mut().zip(chunks) {
+            while source.is_empty() {
+                match receiver.recv() {
+                    Ok(items) => *source = Groups::new(items),
+                    Err(_) => break,
+                }
+            }
+        }
+        let Some((index, key)) = smallest(&mut groups) else {
+            break;
+        };
+        debug_assert_eq!(key.0, END_OF_INPUT);
+        if let Some(source) = groups.get_mut(index) {
+            source.apply_group(merger);
+        }
+    }
+}
+
+/// The index and key of the source whose next group comes first.
+fn smallest(groups: &mut [Groups]) -> Option<(usize, (u64, u8, u64))> {
+    groups
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(index, source)| source.next_key().map(|key| (index, key)))
+        .min_by_key(|(_, key)| *key)
+}
+
+/// A shard's chunk, read one group (a marker and the items after it) at a time.
+struct Groups {
+    items: std::iter::Peekable<std::vec::IntoIter<Item>>,
+}
+
+impl Groups {
+    fn new(items: Vec<Item>) -> Groups {
+        Groups {
+            items: items.into_iter().peekable(),
+        }
+    }
+
+    fn is_empty(&mut self) -> bool {
+        self.items.peek().is_none()
+    }
+
+    fn next_key(&mut self) -> Option<(u64, u8, u64)> {
+        let item = self.items.peek()?;
+        // Items before any marker (none are emitted) would go first.
+        Some(item.group_key().unwrap_or((0, 0, 0)))
+    }
+
+    fn apply_group(&mut self, merger: &mut Merger) {
+        let Some(marker) = self.items.next() else {
+            return;
+        };
+        merger.apply(std::iter::once(marker));
+        while let Some(item) = self.items.next_if(|item| item.group_key().is_none()) {
+            merger.apply(std::iter::once(item));
+        }
+    }
+}
