@@ -135,8 +135,9 @@ pub struct AnalyzeArgs {
     /// is a separate vantage point and the same connection in two files is compared.
     #[arg(long)]
     pub one_vantage: bool,
-    /// Threads to use; 0 means one per core. Reading the capture, analyzing it and rendering
-    /// JSON overlap on separate threads. The report is the same whatever the number.
+    /// Threads to use; 0 means one per core. With 2, one thread reads while another analyzes;
+    /// from 3 on, one reads and the others analyze connections sharded by their tuple, and
+    /// JSON is rendered on several. The report is the same whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 }

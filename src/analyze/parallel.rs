@@ -45,7 +45,7 @@ pub const MAX_SHARDS: usize = 256;
 
 /// Batches circulating: each shard may work on a couple while the merger applies another.
 fn batches_in_flight(shards: usize) -> usize {
-    2 * shards + 2
+    shards + 2
 }
 
 /// The state of a sharded run when the input is exhausted (or the stream failed).

@@ -122,8 +122,14 @@ impl SharedDetector for RstVantage {
     }
 
     fn finish(&mut self, context: &mut Context<'_>, _sections: &mut Sections) {
-        for observations in self.vantage.values() {
-            correlate(observations, context);
+        // In tuple order: the table's own order depends on its per-process hash seed, and two
+        // runs must report the same findings in the same order.
+        let mut tuples: Vec<&(Endpoint, Endpoint)> = self.vantage.keys().collect();
+        tuples.sort_unstable();
+        for tuple in tuples {
+            if let Some(observations) = self.vantage.get(tuple) {
+                correlate(observations, context);
+            }
         }
     }
 }
