@@ -42,7 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaprobe' -ScriptBlock {
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Analyze only packets from or to this address (repeatable)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Analyze only TCP packets from or to this port (repeatable)')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads to use; 0 means one per core. Reading the capture, analyzing it and rendering JSON overlap on separate threads. The report is the same whatever the number')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads to use; 0 means one per core. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar on stderr')
             [CompletionResult]::new('--timeline', '--timeline', [CompletionResultType]::ParameterName, 'Print, for each connection or VRRP group with a finding, its chronological timeline')

@@ -47,7 +47,7 @@ complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l middlebox-ti
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l max-connections -d 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l host -d 'Analyze only packets from or to this address (repeatable)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l port -d 'Analyze only TCP packets from or to this port (repeatable)' -r
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l threads -d 'Threads to use; 0 means one per core. Reading the capture, analyzing it and rendering JSON overlap on separate threads. The report is the same whatever the number' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l threads -d 'Threads to use; 0 means one per core. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -s q -l quiet -d 'No progress bar on stderr'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l timeline -d 'Print, for each connection or VRRP group with a finding, its chronological timeline'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l all -d 'With --timeline: timelines for every connection, not only those with findings'
