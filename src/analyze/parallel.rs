@@ -20,14 +20,13 @@
 //! are finished early when it is reached can differ.
 
 use super::merge::Merger;
-use super::shard::{END_OF_INPUT, Shard, flow_key};
+use super::shard::{END_OF_INPUT, Shard, flow_of};
 use super::{FINISH_BATCH, passes_filters};
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch::{self, Batch};
 use crate::config::AnalysisConfig;
 use crate::decode::{self, Network, Transport};
 use crate::detect::outbox::Item;
-use crate::flow::Endpoint;
 use crate::flow::hash::KeyedState;
 use crate::report::lines::LineOutput;
 use std::hash::BuildHasher;
@@ -164,15 +163,7 @@ impl Router {
             let Transport::Tcp(tcp) = &ip.transport else {
                 return ROUTE_MERGER;
             };
-            let source = Endpoint {
-                ip: ip.source,
-                port: tcp.source_port,
-            };
-            let destination = Endpoint {
-                ip: ip.destination,
-                port: tcp.destination_port,
-            };
-            let key = flow_key(&self.config, &packet, source, destination);
+            let (key, ..) = flow_of(&self.config, &packet, ip, tcp);
             // The remainder is below the shard count, at most MAX_SHARDS.
             (self.hasher.hash_one(key) % self.shards) as u16
         }));

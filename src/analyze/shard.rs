@@ -90,15 +90,7 @@ impl Shard {
     }
 
     fn track(&mut self, seq: u64, packet: &Decoded<'_>, ip: &IpPacket<'_>, tcp: &TcpSegment<'_>) {
-        let source = Endpoint {
-            ip: ip.source,
-            port: tcp.source_port,
-        };
-        let destination = Endpoint {
-            ip: ip.destination,
-            port: tcp.destination_port,
-        };
-        let key = flow_key(&self.config, packet, source, destination);
+        let (key, source, destination) = flow_of(&self.config, packet, ip, tcp);
         let facts = SegmentFacts {
             tcp,
             ttl: ip.ttl,
@@ -169,16 +161,26 @@ impl Shard {
     }
 }
 
-/// The key a segment is tracked under; also what the parallel reader shards by.
-pub fn flow_key(
+/// The key a segment is tracked under (also what the parallel reader shards by), and its
+/// source and destination.
+pub fn flow_of(
     config: &AnalysisConfig,
     packet: &Decoded<'_>,
-    source: Endpoint,
-    destination: Endpoint,
-) -> FlowKey {
+    ip: &IpPacket<'_>,
+    tcp: &TcpSegment<'_>,
+) -> (FlowKey, Endpoint, Endpoint) {
+    let source = Endpoint {
+        ip: ip.source,
+        port: tcp.source_port,
+    };
+    let destination = Endpoint {
+        ip: ip.destination,
+        port: tcp.destination_port,
+    };
     // Several inputs are several vantage points unless they are parts of one capture.
     let vantage = if config.one_vantage { 0 } else { packet.input };
-    FlowKey::new(vantage, packet.interface, packet.vlan, source, destination)
+    let key = FlowKey::new(vantage, packet.interface, packet.vlan, source, destination);
+    (key, source, destination)
 }
 
 fn count_segment(summary: &mut Summary, tcp: &TcpSegment<'_>, analysis: &SegmentAnalysis) {

@@ -293,8 +293,8 @@ pub struct HopConnection {
     responses: u64,
     client_is_proxy: bool,
     server_software: Option<Text>,
-    request_versions: Vec<&'static str>,
-    response_versions: Vec<&'static str>,
+    request_versions: VersionsSeen,
+    response_versions: VersionsSeen,
     persistent: Option<bool>,
     first_decision: Option<(Persistence, Rule)>,
     /// The last decision kept the connection open.
@@ -306,8 +306,8 @@ pub struct HopConnection {
 
 impl HopConnection {
     fn new(key: HopKey, outcome: &Outcome, connection: &Connection, story: &Story) -> Self {
-        let mut request_versions = Vec::new();
-        let mut response_versions = Vec::new();
+        let mut request_versions = VersionsSeen::default();
+        let mut response_versions = VersionsSeen::default();
         for exchange in &story.exchanges {
             add_version(&mut request_versions, exchange.request_version());
             add_version(&mut response_versions, exchange.response_version());
@@ -344,8 +344,10 @@ impl HopConnection {
         if hop.server_software.is_none() {
             hop.server_software = self.server_software.clone();
         }
-        hop.request_versions.extend(&self.request_versions);
-        hop.response_versions.extend(&self.response_versions);
+        hop.request_versions
+            .extend(self.request_versions.iter().flatten());
+        hop.response_versions
+            .extend(self.response_versions.iter().flatten());
         match self.persistent {
             Some(true) => hop.persistent += 1,
             Some(false) => hop.non_persistent += 1,
@@ -410,11 +412,15 @@ impl HopConnection {
     }
 }
 
-fn add_version(versions: &mut Vec<&'static str>, version: Option<&'static str>) {
-    if let Some(version) = version
-        && !versions.contains(&version)
-    {
-        versions.push(version);
+/// The HTTP versions a connection used, without allocating: only two exist (1.0 and 1.1).
+type VersionsSeen = [Option<&'static str>; 2];
+
+fn add_version(versions: &mut VersionsSeen, version: Option<&'static str>) {
+    if version.is_none() || versions.contains(&version) {
+        return;
+    }
+    if let Some(slot) = versions.iter_mut().find(|slot| slot.is_none()) {
+        *slot = version;
     }
 }
 
