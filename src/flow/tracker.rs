@@ -556,6 +556,19 @@ mod tests {
         assert!(tracker.closing.is_empty());
     }
 
+    /// With several shards, a shard learns the time from the other shards' segments: that
+    /// alone must end its closed connections at the same moment one tracker would.
+    #[test]
+    fn time_from_other_segments_ends_a_closed_connection_after_its_grace() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let first = open_and_reset(&mut tracker, endpoint(2, 40000), endpoint(1, 80));
+        tracker.advance(Timestamp(5_000_000_000));
+        assert!(ended_ids(&mut tracker).is_empty(), "still within its grace");
+        tracker.advance(Timestamp(7_000_000_000));
+        assert_eq!(ended_ids(&mut tracker), vec![first.0]);
+        assert_eq!(tracker.open_connections(), 0);
+    }
+
     #[test]
     fn a_syn_on_a_tombstoned_tuple_is_a_new_connection() {
         let mut tracker = Tracker::new(TrackerConfig::default());
