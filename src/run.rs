@@ -1,7 +1,7 @@
 //! Runs a parsed command line: opens inputs, drives the analysis, renders the report and
 //! decides the exit status (0 fine, 1 a finding reached --fail-on, 2 usage or input error).
 
-use crate::analyze::{Analysis, parallel};
+use crate::analyze::{Analysis, Finished, parallel};
 use crate::capture::file::CaptureReader;
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch;
@@ -103,31 +103,45 @@ pub fn analyze_inputs(
             update_progress(bar, inputs, open_connections.load(Ordering::Relaxed));
         }
     };
-    if threads >= MIN_THREADS_TO_SHARD {
+    let finished = if threads >= MIN_THREADS_TO_SHARD {
         // One thread reads; the others analyze.
-        let shards = threads - 1;
-        let finished = parallel::analyze(
+        parallel::analyze(
             &mut inputs,
             config,
             stream,
-            shards,
+            threads - 1,
             &open_connections,
             &report_progress,
-        );
-        if let Some(error) = finished.stream_error {
-            return stream_failed(error);
-        }
-        if let Some(bar) = progress {
-            bar.finish_and_clear();
-        }
-        return match finished
-            .merger
-            .finish(&finished.shards, input_summaries(inputs))
-        {
-            Ok(report) => Ok(report),
-            Err(error) => stream_failed(error),
-        };
+        )
+    } else {
+        analyze_in_one_thread(
+            &mut inputs,
+            config,
+            stream,
+            threads,
+            &open_connections,
+            &report_progress,
+        )
+    };
+    if finished.stream_error.is_none()
+        && let Some(bar) = progress
+    {
+        bar.finish_and_clear();
     }
+    finished
+        .report(input_summaries(inputs))
+        .or_else(stream_failed)
+}
+
+/// `--threads` 1 and 2: the analysis on this thread, reading on it too or on another.
+fn analyze_in_one_thread(
+    inputs: &mut InputSet,
+    config: AnalysisConfig,
+    stream: Option<LineOutput>,
+    threads: usize,
+    open_connections: &AtomicUsize,
+    report_progress: &(dyn Fn(&InputSet) + Sync),
+) -> Finished {
     let mut analysis = Analysis::new(config, stream);
     let mut stream_error = None;
     let mut since_check = 0u32;
@@ -145,20 +159,11 @@ pub fn analyze_inputs(
         ControlFlow::Continue(())
     };
     if threads > 1 {
-        prefetch::read_ahead(&mut inputs, &report_progress, &mut process);
+        prefetch::read_ahead(inputs, report_progress, &mut process);
     } else {
-        read_in_turn(&mut inputs, &report_progress, &mut process);
+        read_in_turn(inputs, report_progress, &mut process);
     }
-    if let Some(error) = stream_error {
-        return stream_failed(error);
-    }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-    match analysis.finish(input_summaries(inputs)) {
-        Ok(report) => Ok(report),
-        Err(error) => stream_failed(error),
-    }
+    analysis.end(stream_error)
 }
 
 /// From this many threads on, connections are analyzed on `threads - 1` shards

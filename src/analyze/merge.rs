@@ -94,11 +94,11 @@ impl Merger {
     /// Applies a shard's items in their order.
     pub fn apply(&mut self, items: impl Iterator<Item = Item>) {
         for item in items {
-            self.apply_one(item);
+            self.apply_item(item);
         }
     }
 
-    fn apply_one(&mut self, item: Item) {
+    pub fn apply_item(&mut self, item: Item) {
         match item {
             Item::Frame(_) | Item::End { .. } => {}
             Item::Opened(provisional) => {

@@ -80,14 +80,43 @@ impl Analysis {
         }
     }
 
+    /// The input is over: finishes every open connection, unless writing the stream already
+    /// failed (`stream_error`).
+    pub fn end(mut self, stream_error: Option<std::io::Error>) -> Finished {
+        if stream_error.is_none() {
+            while self.shard.finish_some(FINISH_BATCH) {
+                self.merger.apply(self.shard.outbox.drain());
+            }
+        }
+        Finished {
+            merger: self.merger,
+            shards: vec![self.shard],
+            stream_error,
+        }
+    }
+
     /// Ends the analysis: finishes every open connection and builds the report. Fails only
     /// when writing the JSON-lines stream failed.
-    pub fn finish(mut self, inputs: Vec<InputSummary>) -> std::io::Result<Report> {
-        while self.shard.finish_some(FINISH_BATCH) {
-            self.merger.apply(self.shard.outbox.drain());
+    pub fn finish(self, inputs: Vec<InputSummary>) -> std::io::Result<Report> {
+        self.end(None).report(inputs)
+    }
+}
+
+/// An analysis at the end of input, on one thread or sharded: every connection ended (unless
+/// the stream failed), the report not built yet.
+pub struct Finished {
+    pub merger: Merger,
+    pub shards: Vec<Shard>,
+    pub stream_error: Option<std::io::Error>,
+}
+
+impl Finished {
+    /// Builds the report. Fails when writing the JSON-lines stream failed, before or now.
+    pub fn report(self, inputs: Vec<InputSummary>) -> std::io::Result<Report> {
+        match self.stream_error {
+            Some(error) => Err(error),
+            None => self.merger.finish(&self.shards, inputs),
         }
-        self.merger
-            .finish(std::slice::from_ref(&self.shard), inputs)
     }
 }
 

@@ -2,9 +2,10 @@
 //! `--threads 1`.
 //!
 //! * The **reader** thread reads and merges the inputs into batches of frames
-//!   (`capture::prefetch`), numbers every frame, decodes each as far as its flow key and routes
-//!   it: a TCP segment to the shard `hash(flow key) % shards`, anything else to the merger.
-//!   Every batch is shared, read-only, with every shard and the merger.
+//!   (`capture::prefetch`), numbers every frame, decodes its headers (the shard decodes them
+//!   again: a decoded view borrows the frame and does not cross threads) and routes it: a TCP
+//!   segment to the shard `hash(flow key) % shards`, anything else to the merger. Every batch
+//!   is shared, read-only, with every shard and the merger.
 //! * Each **shard** thread tracks the connections of its segments and runs the per-connection
 //!   detectors on them ([`Shard`]). It also advances its clock with every other TCP segment,
 //!   so that its connections end at the very frame they end at with one thread. What it emits
@@ -21,7 +22,7 @@
 
 use super::merge::Merger;
 use super::shard::{END_OF_INPUT, Shard, flow_of};
-use super::{FINISH_BATCH, passes_filters};
+use super::{FINISH_BATCH, Finished, passes_filters};
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch::{self, Batch};
 use crate::config::AnalysisConfig;
@@ -45,13 +46,6 @@ pub const MAX_SHARDS: usize = 256;
 /// Batches circulating: each shard may work on a couple while the merger applies another.
 fn batches_in_flight(shards: usize) -> usize {
     shards + 2
-}
-
-/// The state of a sharded run when the input is exhausted (or the stream failed).
-pub struct Finished {
-    pub merger: Merger,
-    pub shards: Vec<Shard>,
-    pub stream_error: Option<std::io::Error>,
 }
 
 /// Analyzes every frame of `inputs` on `shard_count` shards. `open_connections` is kept up to
@@ -257,19 +251,19 @@ fn merge_batch(merger: &mut Merger, batch: &Batch, groups: &mut [Groups]) {
         .peekable();
     loop {
         let group = smallest(groups);
-        let own_key = own.peek().map(|offset| (first + *offset as u64, 0, 0));
-        match (own_key, group) {
-            (Some(own_key), Some((_, key))) if own_key < key => {}
-            (Some(_), None) => {}
-            (_, Some((index, _))) => {
-                if let Some(source) = groups.get_mut(index) {
-                    source.apply_group(merger);
-                }
-                continue;
-            }
+        let own_first = match (own.peek(), group) {
+            (Some(offset), Some((_, key))) => (first + *offset as u64, 0, 0) < key,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
             (None, None) => break,
-        }
-        if let Some(offset) = own.next() {
+        };
+        if !own_first {
+            if let Some((index, _)) = group
+                && let Some(source) = groups.get_mut(index)
+            {
+                source.apply_group(merger);
+            }
+        } else if let Some(offset) = own.next() {
             counted = count_frames(merger, batch, counted, offset + 1);
             if let Some(frame) = batch.frame(offset) {
                 merger.packet(&decode::decode(&frame));
@@ -283,11 +277,13 @@ fn is_own(route: u16) -> bool {
     route == ROUTE_MERGER || route == ROUTE_UNDECODED
 }
 
-/// Counts the frames `from..to` of the batch that passed the filters; returns `to`.
+/// Counts the frames `from..to` of the batch that passed the filters; returns `to`. Indexed,
+/// not skipped to: a batch of the merger's own frames calls this once per frame.
 fn count_frames(merger: &mut Merger, batch: &Batch, from: usize, to: usize) -> usize {
-    let frames = batch.frames().zip(&batch.routes).take(to).skip(from);
-    for (frame, route) in frames {
-        if *route != ROUTE_FILTERED {
+    for offset in from..to {
+        if let (Some(frame), Some(route)) = (batch.frame(offset), batch.routes.get(offset))
+            && *route != ROUTE_FILTERED
+        {
             merger.count_frame(frame.ts, *route == ROUTE_UNDECODED);
         }
     }
@@ -355,9 +351,9 @@ impl Groups {
         let Some(marker) = self.items.next() else {
             return;
         };
-        merger.apply(std::iter::once(marker));
+        merger.apply_item(marker);
         while let Some(item) = self.items.next_if(|item| item.group_key().is_none()) {
-            merger.apply(std::iter::once(item));
+            merger.apply_item(item);
         }
     }
 }

@@ -121,17 +121,19 @@ impl Outbox {
     }
 
     pub fn event(&mut self, event: Event) {
-        let kept_here = matches!(event.subject, Subject::Connection(_));
+        if !matches!(event.subject, Subject::Connection(_)) {
+            // Timelines of other subjects (VRRP groups, hops) are the merger's.
+            self.items.push(Item::Event(event));
+            return;
+        }
         let streamed = self.stream_events && event.kind != "data";
-        match self.timelines.as_mut() {
-            Some(timelines) if kept_here => {
-                if streamed {
-                    self.items.push(Item::Event(event.clone()));
-                }
-                timelines.add(event);
+        if let Some(timelines) = self.timelines.as_mut() {
+            if streamed {
+                self.items.push(Item::Event(event.clone()));
             }
-            _ if kept_here && !streamed => {}
-            _ => self.items.push(Item::Event(event)),
+            timelines.add(event);
+        } else if streamed {
+            self.items.push(Item::Event(event));
         }
     }
 
