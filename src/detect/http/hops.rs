@@ -9,8 +9,9 @@
 //! hop-by-hop).
 //!
 //! Memory: at most [`MAX_HOPS`] hops; the match index keeps requests of the last
-//! [`MATCH_WINDOW_SECS`], at most [`MAX_RECENT_REQUESTS`] ([`MAX_RECENT_PER_KEY`] per match
-//! key); per hop at most [`MAX_INTERVALS`] connection lifetimes (for peak concurrency).
+//! [`MATCH_WINDOW_SECS`], at most [`MAX_RECENT_REQUESTS`] (4 MiB), and a match looks at most
+//! [`MAX_RECENT_PER_KEY`] of them back per match key; per hop at most [`MAX_INTERVALS`]
+//! connection lifetimes (for peak concurrency).
 
 use super::conversation::RequestNote;
 use super::parser::{Head, StartLine, Text, connection_tokens, name_hash};
@@ -26,9 +27,10 @@ use std::net::IpAddr;
 pub const MATCH_WINDOW_SECS: f64 = 2.0;
 pub const MAX_HOPS: usize = 10_000;
 pub const MAX_RECENT_REQUESTS: usize = 100_000;
-/// Recent requests kept per match key (same method and target, or same request id): the
-/// candidates scanned for each new request. Without it, one connection pipelining identical
-/// requests made every request scan up to [`MAX_RECENT_REQUESTS`] entries (quadratic time).
+/// Recent requests looked at per match key (same method and target, or same request id), newest
+/// first: the candidates scanned for each new request. Without it, one connection pipelining
+/// identical requests made every request scan up to [`MAX_RECENT_REQUESTS`] entries
+/// (quadratic time).
 pub const MAX_RECENT_PER_KEY: usize = 64;
 pub const MAX_INTERVALS: usize = 4096;
 
@@ -190,12 +192,17 @@ impl Hop {
     }
 }
 
-/// A request remembered for matching.
+/// A request remembered for matching: 40 bytes, up to [`MAX_RECENT_REQUESTS`] of them. The
+/// hop's index stands for its client and server (the hop key), and same-key requests are
+/// chained by distance instead of each key owning a list: with unique request ids most keys
+/// have one request, and a list per key cost four slots of 64 bytes each (25 MiB at the cap).
 struct Recent {
     ts: Timestamp,
-    hop: usize,
-    client: IpAddr,
-    server: Endpoint,
+    match_key: u64,
+    hop: u32,
+    /// How many requests back the previous one with the same match key is (0: none).
+    back: u32,
+    taken: bool,
     /// Hop-by-hop fields of the original, to spot them on the forwarded copy.
     hop_by_hop: Option<Box<HopByHop>>,
 }
@@ -212,8 +219,12 @@ struct HopByHop {
 pub struct Hops {
     pub list: Vec<Hop>,
     index: FastHashMap<HopKey, usize>,
-    recent: FastHashMap<u64, Vec<Recent>>,
-    recent_order: VecDeque<(Timestamp, u64)>,
+    /// Requests of the last [`MATCH_WINDOW_SECS`], oldest first; `recent[i]` is request number
+    /// `first_recent + i`.
+    recent: VecDeque<Recent>,
+    first_recent: u64,
+    /// The number of the latest request under each match key (the head of its chain).
+    latest: FastHashMap<u64, u64>,
     /// Hashes requests into match keys (keyed per process, like the connection table).
     key_hasher: KeyedState,
     /// Hops not tracked because [`MAX_HOPS`] was reached.
@@ -256,10 +267,14 @@ impl Hops {
             }
         }
         for match_key in keys.iter().flatten() {
-            self.remember(*match_key, hop, key, note);
+            self.remember(*match_key, hop, note);
         }
     }
 
+    /// The newest request under `match_key` that came from another client to another server
+    /// shortly before: the original of this forwarded request. Walks at most
+    /// [`MAX_RECENT_PER_KEY`] requests of the chain, so identical requests (health checks from
+    /// many clients) cost bounded time each.
     fn take_match(
         &mut self,
         match_key: u64,
@@ -267,20 +282,35 @@ impl Hops {
         key: HopKey,
         ts: Timestamp,
     ) -> Option<(usize, Option<Box<HopByHop>>)> {
-        let entries = self.recent.get_mut(&match_key)?;
-        let position = entries.iter().rposition(|r| {
-            r.hop != hop
-                && r.server != key.server
-                && r.client != key.client
-                && r.ts <= ts
-                && ts.secs_since(r.ts) <= MATCH_WINDOW_SECS
-        })?;
-        let entry = entries.remove(position);
-        Some((entry.hop, entry.hop_by_hop))
+        let mut number = *self.latest.get(&match_key)?;
+        for _ in 0..MAX_RECENT_PER_KEY {
+            let offset = usize::try_from(number.checked_sub(self.first_recent)?).ok()?;
+            let entry = self.recent.get(offset)?;
+            let origin = entry.hop as usize;
+            let other_ends = self
+                .list
+                .get(origin)
+                .is_some_and(|h| h.key.server != key.server && h.key.client != key.client);
+            if !entry.taken
+                && origin != hop
+                && other_ends
+                && entry.ts <= ts
+                && ts.secs_since(entry.ts) <= MATCH_WINDOW_SECS
+            {
+                let entry = self.recent.get_mut(offset)?;
+                entry.taken = true;
+                return Some((origin, entry.hop_by_hop.take()));
+            }
+            if entry.back == 0 {
+                return None;
+            }
+            number = number.checked_sub(u64::from(entry.back))?;
+        }
+        None
     }
 
-    fn remember(&mut self, match_key: u64, hop: usize, key: HopKey, note: &RequestNote) {
-        while self.recent_order.len() >= MAX_RECENT_REQUESTS {
+    fn remember(&mut self, match_key: u64, hop: usize, note: &RequestNote) {
+        while self.recent.len() >= MAX_RECENT_REQUESTS {
             self.forget_oldest();
         }
         let head = &note.head;
@@ -296,24 +326,28 @@ impl Hops {
                 named: head.named_hop_by_hop.clone(),
             })
         });
-        let entries = self.recent.entry(match_key).or_default();
-        if entries.len() >= MAX_RECENT_PER_KEY {
-            // Its `recent_order` entry stays until it expires; `forget_oldest` tolerates that.
-            entries.remove(0);
-        }
-        entries.push(Recent {
+        let number = self.first_recent + self.recent.len() as u64;
+        // The ring holds at most MAX_RECENT_REQUESTS, so a live previous request is closer
+        // than that; an older one was forgotten and ends the chain.
+        let back = self
+            .latest
+            .insert(match_key, number)
+            .and_then(|previous| u32::try_from(number - previous).ok())
+            .filter(|back| (*back as usize) < MAX_RECENT_REQUESTS)
+            .unwrap_or(0);
+        self.recent.push_back(Recent {
             ts: note.ts,
-            hop,
-            client: key.client,
-            server: key.server,
+            match_key,
+            hop: u32::try_from(hop).unwrap_or(u32::MAX),
+            back,
+            taken: false,
             hop_by_hop,
         });
-        self.recent_order.push_back((note.ts, match_key));
     }
 
     fn expire(&mut self, now: Timestamp) {
-        while let Some((ts, _)) = self.recent_order.front() {
-            if now.secs_since(*ts) <= MATCH_WINDOW_SECS {
+        while let Some(oldest) = self.recent.front() {
+            if now.secs_since(oldest.ts) <= MATCH_WINDOW_SECS {
                 break;
             }
             self.forget_oldest();
@@ -321,16 +355,14 @@ impl Hops {
     }
 
     fn forget_oldest(&mut self) {
-        let Some((ts, match_key)) = self.recent_order.pop_front() else {
+        let Some(oldest) = self.recent.pop_front() else {
             return;
         };
-        if let Some(entries) = self.recent.get_mut(&match_key) {
-            if let Some(position) = entries.iter().position(|r| r.ts == ts) {
-                entries.remove(position);
-            }
-            if entries.is_empty() {
-                self.recent.remove(&match_key);
-            }
+        let number = self.first_recent;
+        self.first_recent += 1;
+        // The key's chain ends here: drop it unless a newer request heads it.
+        if self.latest.get(&oldest.match_key) == Some(&number) {
+            self.latest.remove(&oldest.match_key);
         }
     }
 
