@@ -201,7 +201,7 @@ pub fn generate(options: &Options) -> io::Result<Stats> {
             break;
         };
         writer.write_packet(
-            Timestamp(pending.ts),
+            Timestamp::from_nanos(pending.ts),
             &pending.frame,
             pending.frame.len() as u32,
         )?;

@@ -6,42 +6,73 @@
 //! [`parse_duration`]).
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 /// Nanoseconds since the Unix epoch, as recorded by the capture.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(pub i64);
+///
+/// Stored offset by 2^63 in a `NonZeroU64` (order-preserving), so that `Option<Timestamp>` is
+/// 8 bytes instead of 16: a tracked connection keeps a dozen optional times, and memory is
+/// per open connection. The one value given up, `i64::MIN` ns (292 billion years before
+/// 1970), reads as the nanosecond after it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(NonZeroU64);
 
 impl Timestamp {
     pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+    const OFFSET: u64 = 1 << 63;
+
+    pub const fn from_nanos(nanos: i64) -> Timestamp {
+        match NonZeroU64::new((nanos as u64) ^ Self::OFFSET) {
+            Some(raw) => Timestamp(raw),
+            None => Timestamp(NonZeroU64::MIN),
+        }
+    }
+
+    pub const fn nanos(self) -> i64 {
+        (self.0.get() ^ Self::OFFSET) as i64
+    }
 
     /// Seconds since the epoch as a float, for JSON (microsecond precision survives in an f64
     /// for any date this century).
     pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / Self::NANOS_PER_SEC as f64
+        self.nanos() as f64 / Self::NANOS_PER_SEC as f64
     }
 
     /// Signed distance `self - earlier`, in seconds.
     pub fn secs_since(self, earlier: Timestamp) -> f64 {
-        self.0.saturating_sub(earlier.0) as f64 / Self::NANOS_PER_SEC as f64
+        self.nanos().saturating_sub(earlier.nanos()) as f64 / Self::NANOS_PER_SEC as f64
     }
 
     pub fn nanos_since(self, earlier: Timestamp) -> i64 {
-        self.0.saturating_sub(earlier.0)
+        self.nanos().saturating_sub(earlier.nanos())
     }
 
     pub fn plus_secs(self, seconds: f64) -> Timestamp {
-        Timestamp(
-            self.0
+        Timestamp::from_nanos(
+            self.nanos()
                 .saturating_add((seconds * Self::NANOS_PER_SEC as f64) as i64),
         )
+    }
+}
+
+impl Default for Timestamp {
+    /// The epoch.
+    fn default() -> Timestamp {
+        Timestamp::from_nanos(0)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({})", self.nanos())
     }
 }
 
 impl fmt::Display for Timestamp {
     /// UTC, `2024-05-01 12:00:03.123456`, computed without a date library (civil-from-days).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.div_euclid(Self::NANOS_PER_SEC);
-        let micros = self.0.rem_euclid(Self::NANOS_PER_SEC) / 1000;
+        let secs = self.nanos().div_euclid(Self::NANOS_PER_SEC);
+        let micros = self.nanos().rem_euclid(Self::NANOS_PER_SEC) / 1000;
         let days = secs.div_euclid(86_400);
         let day_secs = secs.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
@@ -140,8 +171,34 @@ mod tests {
 
     #[test]
     fn timestamps_print_as_utc() {
-        let ts = Timestamp(1_700_000_000_123_456_789);
+        let ts = Timestamp::from_nanos(1_700_000_000_123_456_789);
         assert_eq!(ts.to_string(), "2023-11-14 22:13:20.123456");
-        assert_eq!(Timestamp(0).to_string(), "1970-01-01 00:00:00.000000");
+        assert_eq!(
+            Timestamp::from_nanos(0).to_string(),
+            "1970-01-01 00:00:00.000000"
+        );
+    }
+
+    #[test]
+    fn timestamps_keep_their_value_order_and_an_eight_byte_option() {
+        let values = [
+            i64::MIN + 1,
+            -1_000_000_000,
+            -1,
+            0,
+            1,
+            1_700_000_000_000_000_000,
+            i64::MAX,
+        ];
+        for pair in values.windows(2) {
+            let (earlier, later) = (
+                Timestamp::from_nanos(pair[0]),
+                Timestamp::from_nanos(pair[1]),
+            );
+            assert_eq!((earlier.nanos(), later.nanos()), (pair[0], pair[1]));
+            assert!(earlier < later);
+        }
+        assert_eq!(Timestamp::from_nanos(i64::MIN).nanos(), i64::MIN + 1);
+        assert_eq!(std::mem::size_of::<Option<Timestamp>>(), 8);
     }
 }

@@ -35,7 +35,7 @@ fn write_syn_flood(path: &Path, count: u32) {
         frame[26..30].copy_from_slice(&address.to_be_bytes());
         let port = 1024 + (index & 0xf) as u16;
         frame[34..36].copy_from_slice(&port.to_be_bytes());
-        let ts = Timestamp(base + i64::from(index) * 10_000);
+        let ts = Timestamp::from_nanos(base + i64::from(index) * 10_000);
         writer.write_packet(ts, &frame, frame.len() as u32).unwrap();
     }
     writer.flush().unwrap();
@@ -222,7 +222,7 @@ fn write_pipelined_requests(path: &Path, count: usize) {
     let mut clock = 0i64;
     let mut tick = |step_micros: i64| {
         clock += step_micros * 1000;
-        Timestamp(base + clock)
+        Timestamp::from_nanos(base + clock)
     };
     let (mut client_seq, mut server_seq) = (1000u32, 5000u32);
     write_segment(&mut writer, tick(0), true, (client_seq, 0, SYN), &[]);

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let packet = RawPacket {
-        ts: Timestamp(0),
+        ts: Timestamp::from_nanos(0),
         input: 0,
         interface: 0,
         link_type: link_type(*selector),

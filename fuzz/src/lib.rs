@@ -69,7 +69,7 @@ impl<'a> Frames<'a> {
         Frames {
             rest: records,
             // 2024-01-01, as the test captures.
-            now: Timestamp(1_704_067_200 * 1_000_000_000),
+            now: Timestamp::from_nanos(1_704_067_200 * 1_000_000_000),
         }
     }
 
@@ -82,7 +82,11 @@ impl<'a> Frames<'a> {
         let length = usize::from(u16::from_le_bytes([l0, l1])).min(body.len());
         let (data, rest) = body.split_at(length);
         self.rest = rest;
-        self.now = Timestamp(self.now.0.saturating_add(step_ms.saturating_mul(1_000_000)));
+        self.now = Timestamp::from_nanos(
+            self.now
+                .nanos()
+                .saturating_add(step_ms.saturating_mul(1_000_000)),
+        );
         out.ts = self.now;
         out.input = 0;
         out.interface = 0;
@@ -249,7 +253,7 @@ fn tcp_frame(
     data.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
     data.extend_from_slice(payload);
     RawPacket {
-        ts: Timestamp(ts),
+        ts: Timestamp::from_nanos(ts),
         input: 0,
         interface: 0,
         link_type: LinkType::Ethernet,

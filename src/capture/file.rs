@@ -254,7 +254,7 @@ impl Container {
                 } else {
                     i64::from(frame.ts_usec).saturating_mul(1000)
                 };
-                out.ts = Timestamp(
+                out.ts = Timestamp::from_nanos(
                     i64::from(frame.ts_sec)
                         .saturating_mul(Timestamp::NANOS_PER_SEC)
                         .saturating_add(fraction),
@@ -335,7 +335,7 @@ impl Container {
                 let Some(interface) = self.interface(0, summary) else {
                     return false;
                 };
-                out.ts = Timestamp(
+                out.ts = Timestamp::from_nanos(
                     interface
                         .offset_seconds
                         .saturating_mul(Timestamp::NANOS_PER_SEC),
@@ -414,7 +414,7 @@ fn pcapng_timestamp(raw: u64, interface: Interface) -> Timestamp {
     let units = u128::from(interface.units_per_second.max(1));
     let nanos = u128::from(raw) * 1_000_000_000 / units;
     let nanos = i64::try_from(nanos).unwrap_or(i64::MAX);
-    Timestamp(
+    Timestamp::from_nanos(
         nanos.saturating_add(
             interface
                 .offset_seconds

@@ -209,7 +209,7 @@ fn timestamp(seconds: i64, micros: i64) -> Timestamp {
         .checked_mul(Timestamp::NANOS_PER_SEC)
         .and_then(|n| n.checked_add(micros.saturating_mul(1000)))
         .unwrap_or(0);
-    Timestamp(nanos)
+    Timestamp::from_nanos(nanos)
 }
 
 /// libpcap's default device: the first one pcap_findalldevs returns, as tcpdump picks it.
@@ -348,8 +348,8 @@ mod tests {
     fn microsecond_timevals_become_nanoseconds() {
         assert_eq!(
             timestamp(1_700_000_000, 123_456),
-            Timestamp(1_700_000_000_123_456_000)
+            Timestamp::from_nanos(1_700_000_000_123_456_000)
         );
-        assert_eq!(timestamp(i64::MAX, 0), Timestamp(0));
+        assert_eq!(timestamp(i64::MAX, 0), Timestamp::from_nanos(0));
     }
 }

@@ -91,7 +91,7 @@ pub struct RawPacket {
 impl Default for RawPacket {
     fn default() -> Self {
         RawPacket {
-            ts: Timestamp(0),
+            ts: Timestamp::from_nanos(0),
             input: 0,
             interface: 0,
             link_type: LinkType::Unknown(u32::MAX),

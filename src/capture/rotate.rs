@@ -132,7 +132,7 @@ mod tests {
 
     fn frame(index: u32, length: usize) -> RawPacket {
         let mut packet = RawPacket {
-            ts: Timestamp(1_700_000_000_000_000_000 + i64::from(index) * 1_000_000),
+            ts: Timestamp::from_nanos(1_700_000_000_000_000_000 + i64::from(index) * 1_000_000),
             link_type: LinkType::Raw,
             original_len: length as u32,
             ..RawPacket::default()
@@ -146,7 +146,7 @@ mod tests {
         let mut packet = RawPacket::default();
         let mut seen = Vec::new();
         while reader.next_packet(&mut packet) {
-            seen.push((packet.ts.0, packet.data.len()));
+            seen.push((packet.ts.nanos(), packet.data.len()));
         }
         assert!(
             reader.summary.warnings.is_empty(),
@@ -209,8 +209,8 @@ mod tests {
         writer.write(&frame(1, 1000)).expect("write");
         let files = writer.finish().expect("finish");
         assert_eq!(files.len(), 2);
-        assert_eq!(packets_in(&files[0]), vec![(frame(0, 1).ts.0, 1000)]);
-        assert_eq!(packets_in(&files[1]), vec![(frame(1, 1).ts.0, 1000)]);
+        assert_eq!(packets_in(&files[0]), vec![(frame(0, 1).ts.nanos(), 1000)]);
+        assert_eq!(packets_in(&files[1]), vec![(frame(1, 1).ts.nanos(), 1000)]);
     }
 
     #[test]

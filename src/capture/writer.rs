@@ -35,8 +35,8 @@ impl<W: Write> PcapWriter<W> {
         data: &[u8],
         original_len: u32,
     ) -> io::Result<()> {
-        let seconds = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
-        let nanos = ts.0.rem_euclid(Timestamp::NANOS_PER_SEC);
+        let seconds = ts.nanos().div_euclid(Timestamp::NANOS_PER_SEC);
+        let nanos = ts.nanos().rem_euclid(Timestamp::NANOS_PER_SEC);
         let fraction = if self.nanoseconds {
             nanos
         } else {

@@ -490,7 +490,8 @@ fn idle_finding(
     let died = reset_after_idle || black_hole.is_some();
     let target = stated.unwrap_or(if died { idle } else { threshold });
     let recommended = recommended_time_below(target);
-    let idle_start = Timestamp(idle_end.0.saturating_sub(connection.max_idle_nanos));
+    let idle_start =
+        Timestamp::from_nanos(idle_end.nanos().saturating_sub(connection.max_idle_nanos));
     let mut evidence = Map::new();
     evidence.insert("idle_s".into(), json!(round_millis(idle)));
     evidence.insert(

@@ -229,7 +229,8 @@ impl Connection {
     /// and drops its packets). Returns the silent side and how long it kept trying.
     pub fn black_hole_after_idle(&self) -> Option<(Side, f64)> {
         let idle_end = self.max_idle_end?;
-        let idle_start = Timestamp(idle_end.0.saturating_sub(self.max_idle_nanos));
+        let idle_start =
+            Timestamp::from_nanos(idle_end.nanos().saturating_sub(self.max_idle_nanos));
         if self.client.rst_at.is_some() || self.server.rst_at.is_some() {
             return None;
         }

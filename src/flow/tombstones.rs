@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn at(second: i64) -> Timestamp {
-        Timestamp(second * 1_000_000_000)
+        Timestamp::from_nanos(second * 1_000_000_000)
     }
 
     #[test]

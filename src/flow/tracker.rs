@@ -485,7 +485,7 @@ mod tests {
         };
         let key = FlowKey::new(0, 0, None, source, destination);
         match tracker.track(
-            Timestamp(second * 1_000_000_000),
+            Timestamp::from_nanos(second * 1_000_000_000),
             key,
             source,
             destination,
@@ -562,9 +562,9 @@ mod tests {
     fn time_from_other_segments_ends_a_closed_connection_after_its_grace() {
         let mut tracker = Tracker::new(TrackerConfig::default());
         let first = open_and_reset(&mut tracker, endpoint(2, 40000), endpoint(1, 80));
-        tracker.advance(Timestamp(5_000_000_000));
+        tracker.advance(Timestamp::from_nanos(5_000_000_000));
         assert!(ended_ids(&mut tracker).is_empty(), "still within its grace");
-        tracker.advance(Timestamp(7_000_000_000));
+        tracker.advance(Timestamp::from_nanos(7_000_000_000));
         assert_eq!(ended_ids(&mut tracker), vec![first.0]);
         assert_eq!(tracker.open_connections(), 0);
     }

@@ -133,5 +133,5 @@ fn now() -> Timestamp {
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
         });
-    Timestamp(nanos)
+    Timestamp::from_nanos(nanos)
 }

@@ -73,7 +73,7 @@ impl Serialize for Subject {
 
 /// Seconds since the epoch with microsecond precision, as JSON numbers.
 pub fn epoch_seconds(ts: Timestamp) -> f64 {
-    (ts.0 as f64 / 1_000.0).round() / 1_000_000.0
+    (ts.nanos() as f64 / 1_000.0).round() / 1_000_000.0
 }
 
 /// Seconds rounded to milliseconds for output (idle times, intervals).

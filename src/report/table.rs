@@ -151,7 +151,7 @@ fn write_vrrp_masters(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn epoch_text(seconds: f64) -> String {
-    Timestamp((seconds * 1e9).round() as i64).to_string()
+    Timestamp::from_nanos((seconds * 1e9).round() as i64).to_string()
 }
 
 fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -212,7 +212,7 @@ fn write_timelines(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for (subject, events) in &report.other_timelines {
         writeln!(out)?;
         writeln!(out, "Timeline {subject}")?;
-        let start = events.first().map_or(Timestamp(0), |e| e.ts);
+        let start = events.first().map_or(Timestamp::from_nanos(0), |e| e.ts);
         for event in events {
             write_event(event, start, out)?;
         }

@@ -115,7 +115,7 @@ impl Capture {
     }
 
     fn ts(&self, seconds: f64) -> Timestamp {
-        Timestamp(self.base * 1_000_000_000 + (seconds * 1e9).round() as i64)
+        Timestamp::from_nanos(self.base * 1_000_000_000 + (seconds * 1e9).round() as i64)
     }
 
     /// Adds a TCP segment at `seconds` after the capture start.

@@ -75,8 +75,8 @@ fn from_capture(seeds: &mut Seeds, path: &Path) {
     let mut http = HttpSeed::default();
     while reader.next_packet(&mut packet) {
         http.add(&packet);
-        let step_ms = previous.map_or(0, |p: i64| (packet.ts.0 - p) / 1_000_000);
-        previous = Some(packet.ts.0);
+        let step_ms = previous.map_or(0, |p: i64| (packet.ts.nanos() - p) / 1_000_000);
+        previous = Some(packet.ts.nanos());
         push_record(
             &mut sequence,
             packet.link_type,
@@ -349,13 +349,13 @@ impl HttpSeed {
         if from_server {
             control |= FROM_SERVER;
         }
-        if self.records > 0 && packet.ts.0 - self.last_ts > 2_000_000_000 {
+        if self.records > 0 && packet.ts.nanos() - self.last_ts > 2_000_000_000 {
             control |= PAUSE_BEFORE;
         }
         if tcp.flags.fin() {
             control |= FIN_AFTER;
         }
-        self.last_ts = packet.ts.0;
+        self.last_ts = packet.ts.nanos();
         push_http_record(&mut self.bytes, control, tcp.payload);
         self.records += 1;
     }

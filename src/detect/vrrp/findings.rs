@@ -680,7 +680,7 @@ pub fn report_across_groups(groups: &BTreeMap<GroupKey, Group>, context: &mut Co
             .iter()
             .flat_map(|g| g.routers.iter().map(|r| r.first_seen))
             .min()
-            .unwrap_or(Timestamp(0));
+            .unwrap_or(Timestamp::from_nanos(0));
         let message = format!(
             "VRID {} is advertised in more than one VRRP version ({}): routers ignore adverts of the other version (keepalived: \"wrong VRRP version\") and each side becomes master",
             first.key.vrid,

@@ -146,7 +146,7 @@ impl SharedDetector for Vrrp {
             return;
         }
         self.claims.sort_by_key(|claim| claim.ts);
-        let end = self.capture_end.unwrap_or(Timestamp(0));
+        let end = self.capture_end.unwrap_or(Timestamp::from_nanos(0));
         let mut groups = Vec::new();
         let mut events = Vec::new();
         for group in self.groups.values() {
