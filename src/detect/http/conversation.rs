@@ -13,6 +13,7 @@ use super::reassembly::{Reassembler, StreamSink};
 use crate::flow::Side;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
+use std::num::NonZeroU16;
 use std::sync::Arc;
 
 /// Exchanges kept per connection for `connections[].http.exchanges` (later ones are counted).
@@ -23,24 +24,56 @@ pub const MAX_PENDING_REQUESTS: usize = 1024;
 /// Parsing problems kept per connection.
 const MAX_NOTES: usize = 8;
 
-/// One request and its response, as reported.
+/// One request and its response, as reported: 72 bytes, kept for every request of every open
+/// connection (up to [`MAX_EXCHANGES_KEPT`] each). The method and the `Connection` and
+/// `Keep-Alive` values are references into the connection's [`Texts`].
 #[derive(Clone, Debug, Default)]
 pub struct Exchange {
-    pub method: Option<Text>,
+    pub method: TextRef,
     /// The full target as received; the report strips the query unless `--show-secrets`.
     pub target: Option<Text>,
     /// HTTP/1.x minor version (a byte instead of the text, which is 16 bytes per field).
     pub request_minor_version: Option<u8>,
-    pub request_connection: Option<Text>,
-    pub request_keep_alive: Option<Text>,
+    pub request_connection: TextRef,
+    pub request_keep_alive: TextRef,
     pub request_ts: Option<Timestamp>,
     pub status: Option<u16>,
     pub response_minor_version: Option<u8>,
-    pub response_connection: Option<Text>,
-    pub response_keep_alive: Option<Text>,
+    pub response_connection: TextRef,
+    pub response_keep_alive: TextRef,
     pub response_ts: Option<Timestamp>,
     pub interim: Interim,
     pub persistence: Option<(Persistence, Rule)>,
+}
+
+/// A text kept in a connection's [`Texts`] (`None`: the field was absent).
+pub type TextRef = Option<NonZeroU16>;
+
+/// The distinct methods and `Connection`/`Keep-Alive` values of one connection's exchanges,
+/// each kept once: a connection repeats the same few (`GET`, `keep-alive`, `timeout=5`), and
+/// four 24-byte copies per exchange were most of an exchange's size. At most five texts per
+/// kept exchange, so at most 500 (a u16 reference always fits, a lookup is bounded).
+#[derive(Default)]
+pub struct Texts {
+    list: Vec<Text>,
+}
+
+impl Texts {
+    fn keep(&mut self, text: Option<&Text>) -> TextRef {
+        let text = text?;
+        let position = match self.list.iter().position(|kept| kept == text) {
+            Some(position) => position,
+            None => {
+                self.list.push(text.clone());
+                self.list.len() - 1
+            }
+        };
+        u16::try_from(position + 1).ok().and_then(NonZeroU16::new)
+    }
+
+    pub fn get(&self, reference: TextRef) -> Option<&Text> {
+        self.list.get(usize::from(reference?.get()) - 1)
+    }
 }
 
 impl Exchange {
@@ -114,6 +147,7 @@ pub struct Story {
     /// Requests after a full `pending` queue, answered in order after every queued one.
     requests_not_queued: u64,
     pub exchanges: Vec<Exchange>,
+    pub texts: Texts,
     pub exchanges_omitted: u64,
     pub requests: u64,
     pub responses: u64,
@@ -234,6 +268,7 @@ impl Story {
             pending: VecDeque::new(),
             requests_not_queued: 0,
             exchanges: Vec::new(),
+            texts: Texts::default(),
             exchanges_omitted: 0,
             requests: 0,
             responses: 0,
@@ -385,16 +420,16 @@ impl Story {
             return None;
         }
         let (method, target) = match &head.start {
-            StartLine::Request { method, target } => (Some(method.clone()), Some(target.clone())),
+            StartLine::Request { method, target } => (Some(method), Some(target.clone())),
             StartLine::Response { .. } => (None, None),
         };
         reserve_for_one_more(&mut self.exchanges);
         self.exchanges.push(Exchange {
-            method,
+            method: self.texts.keep(method),
             target,
             request_minor_version: Some(head.minor_version),
-            request_connection: head.connection.clone(),
-            request_keep_alive: head.keep_alive.clone(),
+            request_connection: self.texts.keep(head.connection.as_ref()),
+            request_keep_alive: self.texts.keep(head.keep_alive.as_ref()),
             request_ts: Some(ts),
             ..Exchange::default()
         });
@@ -419,6 +454,10 @@ impl Story {
             return;
         }
         let request = self.pending.pop_front();
+        if self.pending.is_empty() {
+            // Most connections wait idle with nothing pending: keep no queue (160 bytes) then.
+            self.pending = VecDeque::new();
+        }
         // The response to a request past the queue cap: not a response without a request.
         let answers_unqueued = request.is_none() && self.requests_not_queued > 0;
         if answers_unqueued {
@@ -443,8 +482,8 @@ impl Story {
         if let Some(record) = exchange.and_then(|index| self.exchanges.get_mut(index)) {
             record.status = Some(status);
             record.response_minor_version = Some(head.minor_version);
-            record.response_connection = head.connection.clone();
-            record.response_keep_alive = head.keep_alive.clone();
+            record.response_connection = self.texts.keep(head.connection.as_ref());
+            record.response_keep_alive = self.texts.keep(head.keep_alive.as_ref());
             record.response_ts = Some(ts);
             record.persistence = decision;
         }

@@ -21,7 +21,7 @@ use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
 pub use conversation::RequestNote;
-use conversation::{Conversation, Exchange, Interim, Story, Unanswered};
+use conversation::{Conversation, Exchange, Interim, Story, Texts, Unanswered};
 use findings::{Churn, Race};
 pub use hops::HopKey;
 use hops::{Hop, Hops};
@@ -70,7 +70,8 @@ pub struct HttpHops {
 /// Counts a story's newly read messages and shares its requests with the hop index.
 fn collect_messages(story: &mut Story, key: HopKey, context: &mut Context<'_>) {
     context.summary.http_responses += std::mem::take(&mut story.new_responses);
-    for note in story.new_requests.drain(..) {
+    // Taken, not drained: an idle connection keeps no spare capacity (64 bytes each).
+    for note in std::mem::take(&mut story.new_requests) {
         context.summary.http_requests += 1;
         context.share(Shared::HttpRequest(key, note));
     }
@@ -459,7 +460,7 @@ impl HttpRecord {
             exchanges: story
                 .exchanges
                 .into_iter()
-                .map(|e| ExchangeRecord::new(e, show_secrets))
+                .map(|e| ExchangeRecord::new(e, &story.texts, show_secrets))
                 .collect(),
             exchanges_omitted: story.exchanges_omitted,
             gaps,
@@ -497,7 +498,8 @@ pub struct ExchangeRecord {
 }
 
 impl ExchangeRecord {
-    fn new(exchange: Exchange, show_secrets: bool) -> ExchangeRecord {
+    fn new(exchange: Exchange, texts: &Texts, show_secrets: bool) -> ExchangeRecord {
+        let text = |reference| texts.get(reference).cloned();
         let (request_version, response_version) =
             (exchange.request_version(), exchange.response_version());
         let mut target = exchange.target;
@@ -506,13 +508,13 @@ impl ExchangeRecord {
         }
         ExchangeRecord {
             interim: exchange.interim,
-            method: exchange.method,
+            method: text(exchange.method),
             persistence: exchange.persistence.map(|(p, _)| p.name()),
-            request_connection: exchange.request_connection,
-            request_keep_alive: exchange.request_keep_alive,
+            request_connection: text(exchange.request_connection),
+            request_keep_alive: text(exchange.request_keep_alive),
             request_version,
-            response_connection: exchange.response_connection,
-            response_keep_alive: exchange.response_keep_alive,
+            response_connection: text(exchange.response_connection),
+            response_keep_alive: text(exchange.response_keep_alive),
             response_version,
             rule: exchange.persistence.map(|(_, r)| r.name()),
             status: exchange.status,
