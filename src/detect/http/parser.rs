@@ -407,10 +407,14 @@ impl MessageParser {
         }
     }
 
+    /// Empties the buffer. A head that spanned segments left up to [`MAX_HEAD_BYTES`] of
+    /// capacity, which an idle keep-alive connection would hold for its whole life (memory is
+    /// per open connection): it is given back; a chunk-size line's few bytes are kept.
     fn release_buffer(&mut self) {
+        const KEPT_CAPACITY: usize = 256;
         self.buffer.clear();
-        if self.buffer.capacity() > 4096 {
-            self.buffer.shrink_to(4096);
+        if self.buffer.capacity() > KEPT_CAPACITY {
+            self.buffer = Vec::new();
         }
         self.scanned = 0;
     }

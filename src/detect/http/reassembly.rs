@@ -157,6 +157,10 @@ impl Reassembler {
                 return;
             };
             let Some(index) = self.pending.iter().position(|p| p.position <= next) else {
+                if self.pending.is_empty() {
+                    // The hole filled: an open connection keeps no spare capacity.
+                    self.pending = Vec::new();
+                }
                 return;
             };
             let segment = self.pending.swap_remove(index);
