@@ -20,6 +20,7 @@ pub mod generate;
 pub mod host;
 pub mod knowledge;
 pub mod live;
+pub mod memory;
 pub mod report;
 pub mod run;
 pub mod time;

@@ -53,6 +53,7 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         .collect::<Result<Vec<_>>>()?;
     let config = analysis_config(&args);
     let threads = crate::cli::thread_count(args.threads);
+    crate::memory::limit_malloc_arenas(threads);
     let stream = match args.output.format {
         Format::Jsonl => {
             let out = io::BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, io::stdout());
