@@ -11,7 +11,7 @@
 //! Memory: at most [`MAX_HOPS`] hops; the match index keeps requests of the last
 //! [`MATCH_WINDOW_SECS`], at most [`MAX_RECENT_REQUESTS`] (4 MiB), and a match looks at most
 //! [`MAX_RECENT_PER_KEY`] of them back per match key; per hop at most [`MAX_INTERVALS`]
-//! connection lifetimes (for peak concurrency).
+//! connection lifetimes (for peak concurrency), [`MAX_TIMES_KEPT`] over all hops.
 
 use super::conversation::RequestNote;
 use super::parser::{Head, StartLine, Text, connection_tokens, name_hash};
@@ -33,6 +33,34 @@ pub const MAX_RECENT_REQUESTS: usize = 100_000;
 /// (quadratic time).
 pub const MAX_RECENT_PER_KEY: usize = 64;
 pub const MAX_INTERVALS: usize = 4096;
+/// Connection lifetimes (16 bytes) and churn close times (8 bytes) kept over all hops
+/// together: the per-hop caps alone let 10,000 hops hold 96 KiB each, about 1 GB.
+pub const MAX_TIMES_KEPT: usize = 262_144;
+
+/// How many lifetimes and churn close times all hops keep, against [`MAX_TIMES_KEPT`].
+#[derive(Default)]
+pub struct TimesKept {
+    intervals: usize,
+    churn_closes: usize,
+}
+
+impl TimesKept {
+    /// Whether one more lifetime may be kept on `hop` (counted if so).
+    pub fn interval(&mut self, hop: &Hop) -> bool {
+        Self::take(&mut self.intervals, hop.intervals.len())
+    }
+
+    /// Whether one more churn close time may be kept on `hop` (counted if so).
+    pub fn churn_close(&mut self, hop: &Hop) -> bool {
+        Self::take(&mut self.churn_closes, hop.churn_closes.len())
+    }
+
+    fn take(total: &mut usize, on_hop: usize) -> bool {
+        let room = on_hop < MAX_INTERVALS && *total < MAX_TIMES_KEPT;
+        *total += usize::from(room);
+        room
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HopKey {
@@ -84,7 +112,7 @@ pub struct Hop {
     /// Keep-alive connections the client closed right after a response.
     pub churned: u64,
     pub churn_examples: Vec<ConnectionId>,
-    /// When those connections were closed (at most [`MAX_INTERVALS`]).
+    /// When those connections were closed (at most [`MAX_INTERVALS`], see [`TimesKept`]).
     pub churn_closes: Vec<Timestamp>,
     /// Connections whose first exchange was offered keep-alive and declined.
     pub declined: u64,
@@ -101,6 +129,7 @@ pub struct Hop {
     pub forwarded_from: BTreeMap<usize, u64>,
     pub hop_by_hop_forwarded: u64,
     pub hop_by_hop_example: Option<(Timestamp, String)>,
+    /// Connection lifetimes, at most [`MAX_INTERVALS`] (see [`TimesKept`]).
     pub intervals: Vec<(Timestamp, Timestamp)>,
     /// [`Hop::peak_concurrency`], computed once: it is asked for by the section, the findings
     /// and pool churn, all after the last connection ended.
@@ -229,6 +258,7 @@ pub struct Hops {
     key_hasher: KeyedState,
     /// Hops not tracked because [`MAX_HOPS`] was reached.
     pub untracked: u64,
+    pub times_kept: TimesKept,
 }
 
 impl Hops {
@@ -471,4 +501,51 @@ fn forwarded_hop_by_hop(original: &HopByHop, forwarded: &Head) -> Option<String>
         return Some("`Proxy-Connection` copied from the client's request".to_string());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(port: u16) -> Hop {
+        let key = HopKey {
+            client: IpAddr::from([10, 0, 0, 1]),
+            server: Endpoint {
+                ip: IpAddr::from([10, 0, 0, 2]),
+                port,
+            },
+        };
+        Hop::new(key, Timestamp::from_nanos(0))
+    }
+
+    #[test]
+    fn lifetimes_are_capped_per_hop_and_over_all_hops() {
+        let mut kept = TimesKept::default();
+        let mut first = hop(80);
+        while kept.interval(&first) {
+            first
+                .intervals
+                .push((Timestamp::from_nanos(0), Timestamp::from_nanos(1)));
+        }
+        assert_eq!(first.intervals.len(), MAX_INTERVALS);
+        let mut hops_filled = 1;
+        let mut last = hop(81);
+        for port in 81..=u16::MAX {
+            last = hop(port);
+            while kept.interval(&last) {
+                last.intervals
+                    .push((Timestamp::from_nanos(0), Timestamp::from_nanos(1)));
+            }
+            if last.intervals.is_empty() {
+                break;
+            }
+            hops_filled += 1;
+        }
+        assert_eq!(hops_filled, MAX_TIMES_KEPT / MAX_INTERVALS);
+        assert!(last.intervals.is_empty());
+        assert!(
+            kept.churn_close(&last),
+            "churn close times have their own budget"
+        );
+    }
 }

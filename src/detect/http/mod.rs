@@ -24,7 +24,7 @@ pub use conversation::RequestNote;
 use conversation::{Conversation, Exchange, Interim, Story, Texts, Unanswered};
 use findings::{Churn, Race};
 pub use hops::HopKey;
-use hops::{Hop, Hops};
+use hops::{Hop, Hops, TimesKept};
 use parser::Text;
 use persistence::{Persistence, Rule};
 use serde::Serialize;
@@ -166,7 +166,7 @@ impl SharedDetector for HttpHops {
                 if let Some(index) = self.hops.hop_for(connection.key, connection.start)
                     && let Some(hop) = self.hops.list.get_mut(index)
                 {
-                    connection.add_to(hop);
+                    connection.add_to(hop, &mut self.hops.times_kept);
                 }
             }
             Shared::RstSeen(_) => {}
@@ -336,7 +336,7 @@ impl HopConnection {
         }
     }
 
-    fn add_to(&self, hop: &mut Hop) {
+    fn add_to(&self, hop: &mut Hop, times_kept: &mut TimesKept) {
         hop.connections += 1;
         hop.requests += self.requests;
         hop.responses += self.responses;
@@ -354,11 +354,11 @@ impl HopConnection {
             Some(false) => hop.non_persistent += 1,
             None => {}
         }
-        if hop.intervals.len() < hops::MAX_INTERVALS {
+        if times_kept.interval(hop) {
             hop.intervals.push((self.start, self.last_seen));
         }
         self.add_decisions(hop);
-        self.add_closing(hop);
+        self.add_closing(hop, times_kept);
     }
 
     fn add_decisions(&self, hop: &mut Hop) {
@@ -381,7 +381,7 @@ impl HopConnection {
         }
     }
 
-    fn add_closing(&self, hop: &mut Hop) {
+    fn add_closing(&self, hop: &mut Hop, times_kept: &mut TimesKept) {
         let Some(close) = self.closing else {
             hop.still_open += 1;
             return;
@@ -403,7 +403,7 @@ impl HopConnection {
             }
         } else if close.by == Side::Client && idle < CHURN_IDLE_SECS {
             hop.churned += 1;
-            if hop.churn_closes.len() < hops::MAX_INTERVALS {
+            if times_kept.churn_close(hop) {
                 hop.churn_closes.push(close.ts);
             }
             if hop.churn_examples.len() < 5 {
