@@ -83,16 +83,23 @@ awk -v k="$t_kaprobe" -v t="$t_tcpdump" 'BEGIN { r = k / t; printf "kaprobe/tcpd
 if [ -n "${t_tshark:-}" ]; then
     awk -v k="$t_kaprobe" -v s="$t_tshark" 'BEGIN { r = s / k; printf "tshark/kaprobe = %.0f (bar: >= 100) %s\n", r, (r >= 100 ? "ok" : "MISSED") }'
 fi
-# The RSS bar counts concurrently open connections: the most connections whose first and
-# last packet (the records' start and end) span one instant, from kaprobe's own records.
+# The RSS bar counts concurrently open connections, from kaprobe's own records: a connection is
+# open from its first packet to its last if it was closed (FIN both ways, RST, refused), and to
+# the end of the capture if it never was (it is still open then, idle or not).
 open_peak=$("$kaprobe" analyze "$file" --format jsonl --quiet "${extra[@]}" | python3 -c '
 import json, sys
-edges = []
+records = []
+capture_end = 0.0
 for line in sys.stdin:
     if line.startswith("{\"type\":\"connection\""):
         record = json.loads(line)
-        edges.append((record["start"], 1))
-        edges.append((record["end"], -1))
+        capture_end = max(capture_end, record["end"])
+        records.append((record["start"], record["end"], record["state"]))
+edges = []
+for start, end, state in records:
+    closed = state in ("closed-fin", "reset", "refused")
+    edges.append((start, 1))
+    edges.append((end if closed else capture_end, -1))
 edges.sort()
 open_now = peak = 0
 for _, step in edges:
