@@ -591,3 +591,27 @@ pub fn side_name(side: Side) -> &'static str {
         Side::Server => "server",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_kept_once_and_read_back_by_reference() {
+        let mut texts = Texts::default();
+        let keep_alive = texts.keep(Some(&Text::from("keep-alive")));
+        let close = texts.keep(Some(&Text::from("close")));
+        assert_eq!(texts.keep(Some(&Text::from("keep-alive"))), keep_alive);
+        assert_eq!(texts.keep(None), None);
+        assert_ne!(keep_alive, close);
+        assert_eq!(texts.list.len(), 2);
+        assert_eq!(texts.get(close).map(Text::as_str), Some("close"));
+        assert_eq!(texts.get(None), None);
+    }
+
+    #[test]
+    fn an_exchange_stays_small() {
+        // Kept for every request of every open connection (docs/performance.md, Memory).
+        assert!(std::mem::size_of::<Exchange>() <= 72);
+    }
+}

@@ -518,6 +518,70 @@ mod tests {
         Hop::new(key, Timestamp::from_nanos(0))
     }
 
+    fn hop_key(client: u8, server: u8) -> HopKey {
+        HopKey {
+            client: IpAddr::from([10, 0, 0, client]),
+            server: Endpoint {
+                ip: IpAddr::from([10, 0, 0, server]),
+                port: 80,
+            },
+        }
+    }
+
+    fn get(at_millis: i64) -> RequestNote {
+        let start = StartLine::Request {
+            method: "GET".into(),
+            target: "/health".into(),
+        };
+        RequestNote {
+            ts: Timestamp::from_nanos(at_millis * 1_000_000),
+            head: std::sync::Arc::new(Head::new(start, 1)),
+        }
+    }
+
+    fn forwarded_from(hops: &mut Hops, key: HopKey) -> Vec<(usize, u64)> {
+        let index = hops
+            .hop_for(key, Timestamp::from_nanos(0))
+            .unwrap_or(usize::MAX);
+        hops.list.get(index).map_or(Vec::new(), |hop| {
+            hop.forwarded_from.iter().map(|(k, v)| (*k, *v)).collect()
+        })
+    }
+
+    #[test]
+    fn a_request_on_the_next_hop_matches_the_original_once_within_the_window() {
+        let (front, upstream) = (hop_key(1, 2), hop_key(2, 3));
+        let mut hops = Hops::default();
+        hops.on_request(front, &get(0));
+        hops.on_request(upstream, &get(100));
+        hops.on_request(upstream, &get(200));
+        assert_eq!(forwarded_from(&mut hops, upstream), vec![(0, 1)]);
+        hops.on_request(front, &get(1_000));
+        hops.on_request(upstream, &get(3_500));
+        assert_eq!(
+            forwarded_from(&mut hops, upstream),
+            vec![(0, 1)],
+            "2.5 s later is not the same request"
+        );
+    }
+
+    #[test]
+    fn a_match_looks_back_over_a_bounded_number_of_same_key_requests() {
+        let (front, upstream) = (hop_key(1, 2), hop_key(2, 3));
+        // The front's client, the upstream's server: neither forwards nor is forwarded.
+        let beside = hop_key(1, 3);
+        for newer in [MAX_RECENT_PER_KEY - 1, MAX_RECENT_PER_KEY] {
+            let mut hops = Hops::default();
+            hops.on_request(front, &get(0));
+            for _ in 0..newer {
+                hops.on_request(beside, &get(10));
+            }
+            hops.on_request(upstream, &get(20));
+            let found = forwarded_from(&mut hops, upstream);
+            assert_eq!(found.is_empty(), newer == MAX_RECENT_PER_KEY, "{newer}");
+        }
+    }
+
     #[test]
     fn lifetimes_are_capped_per_hop_and_over_all_hops() {
         let mut kept = TimesKept::default();
