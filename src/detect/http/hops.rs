@@ -45,14 +45,18 @@ pub struct TimesKept {
 }
 
 impl TimesKept {
-    /// Whether one more lifetime may be kept on `hop` (counted if so).
-    pub fn interval(&mut self, hop: &Hop) -> bool {
-        Self::take(&mut self.intervals, hop.intervals.len())
+    /// Keeps a connection's lifetime on `hop` if both caps leave room.
+    pub fn add_interval(&mut self, hop: &mut Hop, interval: (Timestamp, Timestamp)) {
+        if Self::take(&mut self.intervals, hop.intervals.len()) {
+            hop.intervals.push(interval);
+        }
     }
 
-    /// Whether one more churn close time may be kept on `hop` (counted if so).
-    pub fn churn_close(&mut self, hop: &Hop) -> bool {
-        Self::take(&mut self.churn_closes, hop.churn_closes.len())
+    /// Keeps a churned connection's close time on `hop` if both caps leave room.
+    pub fn add_churn_close(&mut self, hop: &mut Hop, ts: Timestamp) {
+        if Self::take(&mut self.churn_closes, hop.churn_closes.len()) {
+            hop.churn_closes.push(ts);
+        }
     }
 
     fn take(total: &mut usize, on_hop: usize) -> bool {
@@ -357,13 +361,12 @@ impl Hops {
             })
         });
         let number = self.first_recent + self.recent.len() as u64;
-        // The ring holds at most MAX_RECENT_REQUESTS, so a live previous request is closer
-        // than that; an older one was forgotten and ends the chain.
+        // `latest` only names requests still in the ring (`forget_oldest` drops a key whose
+        // latest request leaves), so the distance is under MAX_RECENT_REQUESTS.
         let back = self
             .latest
             .insert(match_key, number)
             .and_then(|previous| u32::try_from(number - previous).ok())
-            .filter(|back| (*back as usize) < MAX_RECENT_REQUESTS)
             .unwrap_or(0);
         self.recent.push_back(Recent {
             ts: note.ts,
@@ -584,22 +587,22 @@ mod tests {
 
     #[test]
     fn lifetimes_are_capped_per_hop_and_over_all_hops() {
+        let lifetime = (Timestamp::from_nanos(0), Timestamp::from_nanos(1));
         let mut kept = TimesKept::default();
+        // Each hop is offered one lifetime more than its own cap.
+        let mut fill = |hop: &mut Hop| {
+            for _ in 0..=MAX_INTERVALS {
+                kept.add_interval(hop, lifetime);
+            }
+        };
         let mut first = hop(80);
-        while kept.interval(&first) {
-            first
-                .intervals
-                .push((Timestamp::from_nanos(0), Timestamp::from_nanos(1)));
-        }
+        fill(&mut first);
         assert_eq!(first.intervals.len(), MAX_INTERVALS);
         let mut hops_filled = 1;
         let mut last = hop(81);
         for port in 81..=u16::MAX {
             last = hop(port);
-            while kept.interval(&last) {
-                last.intervals
-                    .push((Timestamp::from_nanos(0), Timestamp::from_nanos(1)));
-            }
+            fill(&mut last);
             if last.intervals.is_empty() {
                 break;
             }
@@ -607,8 +610,10 @@ mod tests {
         }
         assert_eq!(hops_filled, MAX_TIMES_KEPT / MAX_INTERVALS);
         assert!(last.intervals.is_empty());
-        assert!(
-            kept.churn_close(&last),
+        kept.add_churn_close(&mut last, Timestamp::from_nanos(1));
+        assert_eq!(
+            last.churn_closes.len(),
+            1,
             "churn close times have their own budget"
         );
     }

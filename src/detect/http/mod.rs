@@ -354,9 +354,7 @@ impl HopConnection {
             Some(false) => hop.non_persistent += 1,
             None => {}
         }
-        if times_kept.interval(hop) {
-            hop.intervals.push((self.start, self.last_seen));
-        }
+        times_kept.add_interval(hop, (self.start, self.last_seen));
         self.add_decisions(hop);
         self.add_closing(hop, times_kept);
     }
@@ -403,9 +401,7 @@ impl HopConnection {
             }
         } else if close.by == Side::Client && idle < CHURN_IDLE_SECS {
             hop.churned += 1;
-            if times_kept.churn_close(hop) {
-                hop.churn_closes.push(close.ts);
-            }
+            times_kept.add_churn_close(hop, close.ts);
             if hop.churn_examples.len() < 5 {
                 hop.churn_examples.push(self.id);
             }
