@@ -46,21 +46,78 @@ pub struct Exchange {
     pub persistence: Option<(Persistence, Rule)>,
 }
 
+/// A request target without what may carry secrets: the query and fragment, and the userinfo
+/// of an absolute URI (shown only with `--show-secrets`). Built from the borrowed target, so
+/// a redacted target short enough to be kept inline costs no allocation.
+pub fn redacted_target(target: &str) -> Text {
+    let path = target
+        .find(['?', '#'])
+        .and_then(|end| target.get(..end))
+        .unwrap_or(target);
+    if let Some((scheme, rest)) = path.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            return compact_str::format_compact!("{scheme}://{host}{tail}");
+        }
+    }
+    Text::from(path)
+}
+
 /// A text kept in a connection's [`Texts`] (`None`: the field was absent).
 pub type TextRef = Option<NonZeroU16>;
 
 /// The distinct methods and `Connection`/`Keep-Alive` values of one connection's exchanges,
 /// each kept once: a connection repeats the same few (`GET`, `keep-alive`, `timeout=5`), and
-/// four 24-byte copies per exchange were most of an exchange's size. At most five texts per
-/// kept exchange, so at most 500 (a u16 reference always fits, a lookup is bounded).
+/// four 24-byte copies per exchange were most of an exchange's size. The most common values
+/// are not kept at all ([`WELL_KNOWN_TEXTS`]). At most five texts per kept exchange, so at
+/// most 500 of a connection's own (a u16 reference always fits, a lookup is bounded).
 #[derive(Default)]
 pub struct Texts {
     list: Vec<Text>,
 }
 
+/// Texts that most exchanges carry, referred to without a copy per connection: the common
+/// methods, and the `Connection` and `Keep-Alive` values that nginx, Apache, HAProxy, curl
+/// and browsers send. Compared exactly (case included), so the output still shows what was on
+/// the wire.
+static WELL_KNOWN_TEXTS: [Text; 24] = [
+    Text::const_new("GET"),
+    Text::const_new("POST"),
+    Text::const_new("HEAD"),
+    Text::const_new("PUT"),
+    Text::const_new("DELETE"),
+    Text::const_new("OPTIONS"),
+    Text::const_new("PATCH"),
+    Text::const_new("CONNECT"),
+    Text::const_new("keep-alive"),
+    Text::const_new("close"),
+    Text::const_new("Keep-Alive"),
+    Text::const_new("Close"),
+    Text::const_new("upgrade"),
+    Text::const_new("Upgrade"),
+    Text::const_new("keep-alive, Upgrade"),
+    Text::const_new("timeout=5"),
+    Text::const_new("timeout=5, max=100"),
+    Text::const_new("timeout=5, max=1000"),
+    Text::const_new("timeout=15"),
+    Text::const_new("timeout=20"),
+    Text::const_new("timeout=30"),
+    Text::const_new("timeout=60"),
+    Text::const_new("timeout=65"),
+    Text::const_new("timeout=75"),
+];
+
+/// References from this one up are to [`WELL_KNOWN_TEXTS`]; below, to a connection's own.
+const FIRST_WELL_KNOWN_REFERENCE: u16 = 0xFF00;
+
 impl Texts {
     fn keep(&mut self, text: Option<&Text>) -> TextRef {
         let text = text?;
+        if let Some(index) = WELL_KNOWN_TEXTS.iter().position(|known| known == text) {
+            let index = u16::try_from(index).ok()?;
+            return NonZeroU16::new(FIRST_WELL_KNOWN_REFERENCE + index);
+        }
         let position = match self.list.iter().position(|kept| kept == text) {
             Some(position) => position,
             None => {
@@ -72,7 +129,11 @@ impl Texts {
     }
 
     pub fn get(&self, reference: TextRef) -> Option<&Text> {
-        self.list.get(usize::from(reference?.get()) - 1)
+        let reference = reference?.get();
+        match reference.checked_sub(FIRST_WELL_KNOWN_REFERENCE) {
+            Some(index) => WELL_KNOWN_TEXTS.get(usize::from(index)),
+            None => self.list.get(usize::from(reference) - 1),
+        }
     }
 }
 
@@ -171,6 +232,10 @@ pub struct Story {
     pub client_is_proxy: bool,
     pub notes: Vec<String>,
     pub not_http: bool,
+    /// Targets are kept without what may carry secrets (`--show-secrets` off): the query
+    /// would only be dropped at output, and it is what makes most targets too long to be
+    /// kept inline.
+    redact_targets: bool,
 }
 
 /// Reassembly plus the story, kept apart so the stream can feed the story.
@@ -181,11 +246,13 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn new() -> Conversation {
+    /// `show_secrets`: keep request targets whole (`--show-secrets`); otherwise they are
+    /// kept redacted ([`redacted_target`]).
+    pub fn new(show_secrets: bool) -> Conversation {
         Conversation {
             client_stream: Reassembler::default(),
             server_stream: Reassembler::default(),
-            story: Story::new(),
+            story: Story::new(!show_secrets),
         }
     }
 
@@ -238,12 +305,6 @@ impl Conversation {
     }
 }
 
-impl Default for Conversation {
-    fn default() -> Self {
-        Conversation::new()
-    }
-}
-
 struct Feed<'a> {
     story: &'a mut Story,
     side: Side,
@@ -261,7 +322,7 @@ impl StreamSink for Feed<'_> {
 }
 
 impl Story {
-    fn new() -> Story {
+    fn new(redact_targets: bool) -> Story {
         Story {
             client: MessageParser::new(Role::Request),
             server: MessageParser::new(Role::Response),
@@ -288,6 +349,7 @@ impl Story {
             client_is_proxy: false,
             notes: Vec::new(),
             not_http: false,
+            redact_targets,
         }
     }
 
@@ -420,6 +482,9 @@ impl Story {
             return None;
         }
         let (method, target) = match &head.start {
+            StartLine::Request { method, target } if self.redact_targets => {
+                (Some(method), Some(redacted_target(target)))
+            }
             StartLine::Request { method, target } => (Some(method), Some(target.clone())),
             StartLine::Response { .. } => (None, None),
         };
@@ -597,16 +662,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn targets_lose_query_fragment_and_userinfo_only() {
+        let redacted = |target: &str| super::redacted_target(target).to_string();
+        assert_eq!(redacted("/login?token=s3cr3t#top"), "/login");
+        assert_eq!(redacted("/plain/path"), "/plain/path");
+        assert_eq!(redacted("/#frag?x"), "/");
+        assert_eq!(
+            redacted("http://user:pw@example.com/a?b=c"),
+            "http://example.com/a"
+        );
+        assert_eq!(
+            redacted("http://example.com:8080/a"),
+            "http://example.com:8080/a"
+        );
+        assert_eq!(redacted("http://user@example.com"), "http://example.com");
+    }
+
+    #[test]
     fn texts_are_kept_once_and_read_back_by_reference() {
         let mut texts = Texts::default();
-        let keep_alive = texts.keep(Some(&Text::from("keep-alive")));
-        let close = texts.keep(Some(&Text::from("close")));
-        assert_eq!(texts.keep(Some(&Text::from("keep-alive"))), keep_alive);
+        let keep_alive = texts.keep(Some(&Text::from("Keep-Alive, TE")));
+        let close = texts.keep(Some(&Text::from("timeout=7")));
+        assert_eq!(texts.keep(Some(&Text::from("Keep-Alive, TE"))), keep_alive);
         assert_eq!(texts.keep(None), None);
         assert_ne!(keep_alive, close);
         assert_eq!(texts.list.len(), 2);
-        assert_eq!(texts.get(close).map(Text::as_str), Some("close"));
+        assert_eq!(texts.get(close).map(Text::as_str), Some("timeout=7"));
         assert_eq!(texts.get(None), None);
+    }
+
+    #[test]
+    fn well_known_texts_cost_a_connection_nothing_and_keep_their_case() {
+        let mut texts = Texts::default();
+        let lower = texts.keep(Some(&Text::from("keep-alive")));
+        let capitalized = texts.keep(Some(&Text::from("Keep-Alive")));
+        let method = texts.keep(Some(&Text::from("GET")));
+        assert!(texts.list.is_empty());
+        assert_ne!(lower, capitalized);
+        assert_eq!(texts.get(lower).map(Text::as_str), Some("keep-alive"));
+        assert_eq!(texts.get(capitalized).map(Text::as_str), Some("Keep-Alive"));
+        assert_eq!(texts.get(method).map(Text::as_str), Some("GET"));
+        let own = texts.keep(Some(&Text::from("get")));
+        assert_eq!(
+            texts.list.len(),
+            1,
+            "a method in another case is the connection's own"
+        );
+        assert_eq!(texts.get(own).map(Text::as_str), Some("get"));
     }
 
     #[test]

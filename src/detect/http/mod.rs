@@ -104,7 +104,10 @@ impl Detector for HttpDetector {
         if tcp.flags.syn() {
             return;
         }
-        let conversation = self.conversations.entry(connection.id).or_default();
+        let conversation = self
+            .conversations
+            .entry(connection.id)
+            .or_insert_with(|| Box::new(Conversation::new(context.config.show_secrets)));
         conversation.push(
             side,
             segment.packet.ts,
@@ -150,11 +153,7 @@ impl Detector for HttpDetector {
             let hop_connection = HopConnection::new(key, &outcome, connection, story);
             context.share(Shared::HttpConnection(Box::new(hop_connection)));
         }
-        details.http = Some(Box::new(HttpRecord::new(
-            *conversation,
-            &outcome,
-            context.config.show_secrets,
-        )));
+        details.http = Some(Box::new(HttpRecord::new(*conversation, &outcome)));
     }
 }
 
@@ -447,7 +446,7 @@ pub struct HttpRecord {
 }
 
 impl HttpRecord {
-    fn new(conversation: Conversation, outcome: &Outcome, show_secrets: bool) -> HttpRecord {
+    fn new(conversation: Conversation, outcome: &Outcome) -> HttpRecord {
         let gaps = conversation.gaps();
         let story = conversation.story;
         HttpRecord {
@@ -456,7 +455,7 @@ impl HttpRecord {
             exchanges: story
                 .exchanges
                 .into_iter()
-                .map(|e| ExchangeRecord::new(e, &story.texts, show_secrets))
+                .map(|e| ExchangeRecord::new(e, &story.texts))
                 .collect(),
             exchanges_omitted: story.exchanges_omitted,
             gaps,
@@ -494,14 +493,12 @@ pub struct ExchangeRecord {
 }
 
 impl ExchangeRecord {
-    fn new(exchange: Exchange, texts: &Texts, show_secrets: bool) -> ExchangeRecord {
+    /// The target was redacted when it was kept, unless `--show-secrets`
+    /// ([`conversation::redacted_target`]).
+    fn new(exchange: Exchange, texts: &Texts) -> ExchangeRecord {
         let text = |reference| texts.get(reference).cloned();
         let (request_version, response_version) =
             (exchange.request_version(), exchange.response_version());
-        let mut target = exchange.target;
-        if !show_secrets && let Some(target) = target.as_mut() {
-            redact_target(target);
-        }
         ExchangeRecord {
             interim: exchange.interim,
             method: text(exchange.method),
@@ -514,27 +511,11 @@ impl ExchangeRecord {
             response_version,
             rule: exchange.persistence.map(|(_, r)| r.name()),
             status: exchange.status,
-            target,
+            target: exchange.target,
             ts: exchange
                 .request_ts
                 .or(exchange.response_ts)
                 .map(epoch_seconds),
-        }
-    }
-}
-
-/// Strips from a request target, in place, what may carry secrets: the query and fragment, and
-/// the userinfo of an absolute URI (shown only with `--show-secrets`). Most targets have
-/// nothing to strip and keep their allocation.
-fn redact_target(target: &mut Text) {
-    if let Some(path_end) = target.find(['?', '#']) {
-        target.truncate(path_end);
-    }
-    if let Some((scheme, rest)) = target.split_once("://") {
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        if let Some((_, host)) = authority.rsplit_once('@') {
-            *target = compact_str::format_compact!("{scheme}://{host}{tail}");
         }
     }
 }
@@ -729,31 +710,5 @@ fn churn_findings(hops: &Hops, numbers: &[u32], context: &mut Context<'_>) {
             hops: members,
         };
         context.finding(findings::pool_churn(&churn));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_target;
-
-    fn redacted(target: &str) -> String {
-        let mut target = super::Text::from(target);
-        redact_target(&mut target);
-        target.into()
-    }
-
-    #[test]
-    fn targets_lose_query_fragment_and_userinfo_only() {
-        assert_eq!(redacted("/login?token=s3cr3t#top"), "/login");
-        assert_eq!(redacted("/plain/path"), "/plain/path");
-        assert_eq!(
-            redacted("http://user:pw@example.com/a?b=c"),
-            "http://example.com/a"
-        );
-        assert_eq!(
-            redacted("http://example.com:8080/a"),
-            "http://example.com:8080/a"
-        );
-        assert_eq!(redacted("http://user@example.com"), "http://example.com");
     }
 }
