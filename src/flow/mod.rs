@@ -6,6 +6,7 @@ pub mod connection;
 pub mod hash;
 pub mod key;
 pub mod seq;
+pub mod table;
 pub mod tombstones;
 pub mod tracker;
 

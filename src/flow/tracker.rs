@@ -16,13 +16,12 @@
 //! open one).
 
 use super::connection::{Connection, ConnectionState, HalfState, SegmentAnalysis, SegmentFacts};
-use super::hash::{FastHashMap, fast_hash_map};
 use super::key::{ConnectionId, Endpoint, FlowKey};
+use super::table::ConnectionTable;
 use super::tombstones::Tombstones;
 use crate::time::Timestamp;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
 
 /// Tunables of the tracker.
 #[derive(Clone, Copy, Debug)]
@@ -74,7 +73,8 @@ pub enum Tracking<'t> {
 struct Due {
     due: Timestamp,
     id: ConnectionId,
-    key: FlowKey,
+    /// The hash of the connection's key ([`ConnectionTable::hash_of`]).
+    hash: u64,
 }
 
 impl Ord for Due {
@@ -99,10 +99,10 @@ impl Eq for Due {}
 
 pub struct Tracker {
     config: TrackerConfig,
-    /// Boxed: a connection is over 600 bytes, and the table keeps its buckets at a power of
+    /// Boxed: a connection is about 500 bytes, and the table keeps its buckets at a power of
     /// two at most 7/8 full, so inline entries cost up to twice their size, and every growth
-    /// moved them all. Boxed, a bucket is 64 bytes and growth moves pointers.
-    connections: FastHashMap<FlowKey, Box<Connection>>,
+    /// moved them all. Boxed, a bucket is 8 bytes and growth moves pointers.
+    connections: ConnectionTable,
     /// One check per closed connection in the table, earliest due first: memory follows
     /// closed connections, not the segments they get (a queue entry per segment grew with a
     /// flood of packets on a reset connection).
@@ -114,8 +114,9 @@ pub struct Tracker {
     ended: Vec<Connection>,
     /// How many connections were finished early because of `max_connections`.
     pub evicted_for_capacity: u64,
-    /// At the end of input: the remaining connections' ids and keys, last to finish first.
-    closing_order: Option<Vec<(ConnectionId, FlowKey)>>,
+    /// At the end of input: the remaining connections' ids and key hashes, last to finish
+    /// first.
+    closing_order: Option<Vec<(ConnectionId, u64)>>,
 }
 
 /// At the connection cap, 1/EVICTION_FRACTION of the table is finished at once.
@@ -128,7 +129,7 @@ impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
         Tracker {
             config,
-            connections: fast_hash_map(),
+            connections: ConnectionTable::new(),
             closing: BinaryHeap::new(),
             tombstones: Tombstones::new(config.closed_linger_secs),
             next_sweep: None,
@@ -154,16 +155,17 @@ impl Tracker {
         new_id: ConnectionId,
     ) -> Tracking<'_> {
         self.advance(ts);
-        // Two hash lookups per segment: one to decide, one (the entry) to borrow.
+        // One hash per segment; two lookups: one to decide, one (the entry) to borrow.
+        let hash = self.connections.hash_of(&key);
         let current = self
             .connections
-            .get(&key)
+            .get(hash, &key)
             .map(|existing| !self.starts_new_generation(existing, ts, &segment));
-        if current.is_none() && self.absorb_late(ts, &key, &segment) {
+        if current.is_none() && self.absorb_late(ts, hash, &segment) {
             return Tracking::Late;
         }
         if current == Some(false)
-            && let Some(old) = self.connections.remove(&key)
+            && let Some(old) = self.connections.remove(hash, &key)
         {
             self.ended.push(*old);
         }
@@ -171,15 +173,8 @@ impl Tracker {
             self.make_room();
         }
         let min_idle = (self.config.min_probe_idle_secs * 1e9) as i64;
-        let connection = self.connections.entry(key).or_insert_with(|| {
-            Box::new(new_connection(
-                new_id,
-                ts,
-                key,
-                source,
-                destination,
-                &segment,
-            ))
+        let connection = self.connections.get_or_insert_with(hash, &key, || {
+            new_connection(new_id, ts, key, source, destination, &segment)
         });
         let opened = connection.packets == 0;
         let was_closed = connection.state.is_closed();
@@ -190,7 +185,7 @@ impl Tracker {
             self.closing.push(Due {
                 due: ts.plus_secs(self.config.closed_grace_secs),
                 id: connection.id,
-                key,
+                hash,
             });
         }
         Tracking::Connection(Tracked {
@@ -199,18 +194,17 @@ impl Tracker {
         })
     }
 
-    /// A segment on the tuple of a finished closed connection is late, unless it is a SYN
-    /// (the tuple reused).
+    /// A segment on the tuple (of hash `tuple_hash`) of a finished closed connection is late,
+    /// unless it is a SYN (the tuple reused).
     fn absorb_late(
         &mut self,
         ts: Timestamp,
-        key: &FlowKey,
+        tuple_hash: u64,
         segment: &SegmentFacts<'_, '_>,
     ) -> bool {
         if self.tombstones.is_empty() {
             return false;
         }
-        let tuple_hash = self.connections.hasher().hash_one(key);
         let flags = segment.tcp.flags;
         if flags.syn() && !flags.ack() {
             self.tombstones.remove(tuple_hash);
@@ -247,21 +241,19 @@ impl Tracker {
             return;
         }
         let batch = (self.connections.len() / EVICTION_FRACTION).max(1);
-        let mut last_seen: Vec<Timestamp> =
-            self.connections.values().map(|c| c.last_seen).collect();
+        let mut last_seen: Vec<Timestamp> = self.connections.iter().map(|c| c.last_seen).collect();
         if last_seen.len() < batch {
             return; // only with a cap of 0 and an empty table
         }
         let cutoff = *last_seen.select_nth_unstable(batch - 1).1;
         drop(last_seen);
         let mut taken = 0;
-        let evicted = self.connections.extract_if(|_, connection| {
+        let evicted = self.connections.extract_if(|connection| {
             let take = taken < batch && connection.last_seen <= cutoff;
             taken += usize::from(take);
             take
         });
-        self.ended
-            .extend(evicted.map(|(_, connection)| *connection));
+        self.ended.extend(evicted.map(|connection| *connection));
         self.evicted_for_capacity += taken as u64;
     }
 
@@ -288,30 +280,26 @@ impl Tracker {
         let grace = self.config.closed_grace_secs;
         while let Some(next) = self.closing.peek()
             && next.due <= now
-            && let Some(Due { id, key, .. }) = self.closing.pop()
+            && let Some(Due { id, hash, .. }) = self.closing.pop()
         {
-            let Some(connection) = self.connections.get(&key) else {
+            let Some(connection) = self.connections.get_by_id(hash, id) else {
                 continue; // finished otherwise
             };
-            if connection.id != id {
-                continue; // the tuple was reused
-            }
             // Still closed: a closed state never reopens (`Connection::apply`).
             let due = connection.last_seen.plus_secs(grace);
             if due > now {
-                self.closing.push(Due { due, id, key });
+                self.closing.push(Due { due, id, hash });
                 continue;
             }
-            if let Some(connection) = self.connections.remove(&key) {
-                self.bury(key, now);
+            if let Some(connection) = self.connections.remove_by_id(hash, id) {
+                self.bury(hash, now);
                 self.ended.push(*connection);
             }
         }
     }
 
-    fn bury(&mut self, key: FlowKey, now: Timestamp) {
+    fn bury(&mut self, tuple_hash: u64, now: Timestamp) {
         if self.config.closed_linger_secs > self.config.closed_grace_secs {
-            let tuple_hash = self.connections.hasher().hash_one(key);
             self.tombstones.bury(tuple_hash, now);
         }
     }
@@ -321,17 +309,17 @@ impl Tracker {
     /// sorted.
     fn sweep(&mut self, now: Timestamp) {
         let horizon = self.config.idle_horizon_secs;
-        let mut done: Vec<(ConnectionId, FlowKey)> = self
+        let mut done: Vec<(ConnectionId, u64)> = self
             .connections
             .iter()
-            .filter(|(_, c)| now.secs_since(c.last_seen) > horizon)
-            .map(|(key, c)| (c.id, *key))
+            .filter(|c| now.secs_since(c.last_seen) > horizon)
+            .map(|c| (c.id, self.connections.hash_of(&c.key)))
             .collect();
         done.sort_unstable_by_key(|(id, _)| *id);
-        for (_, key) in done {
-            if let Some(connection) = self.connections.remove(&key) {
+        for (id, hash) in done {
+            if let Some(connection) = self.connections.remove_by_id(hash, id) {
                 if connection.state.is_closed() {
-                    self.bury(key, now);
+                    self.bury(hash, now);
                 }
                 self.ended.push(*connection);
             }
@@ -354,10 +342,10 @@ impl Tracker {
     /// out of the table and in a list all at once, which doubled peak memory at the end.
     pub fn finish_batch(&mut self, limit: usize) -> Vec<Connection> {
         let order = self.closing_order.get_or_insert_with(|| {
-            let mut keys: Vec<(ConnectionId, FlowKey)> = self
+            let mut keys: Vec<(ConnectionId, u64)> = self
                 .connections
                 .iter()
-                .map(|(key, c)| (c.id, *key))
+                .map(|c| (c.id, self.connections.hash_of(&c.key)))
                 .collect();
             // Descending, so that the next one is popped from the end.
             keys.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
@@ -374,7 +362,7 @@ impl Tracker {
                 (Some(table), Some(ended)) if ended < table => pending.pop(),
                 (Some(_), _) => order
                     .pop()
-                    .and_then(|(_, key)| self.connections.remove(&key))
+                    .and_then(|(id, hash)| self.connections.remove_by_id(hash, id))
                     .map(|boxed| *boxed),
                 (None, Some(_)) => pending.pop(),
                 (None, None) => break,
