@@ -200,23 +200,27 @@ pub struct Unanswered {
     pub ts: Timestamp,
 }
 
+/// The part of a [`Story`] that few connections have.
+#[derive(Default)]
+pub struct Uncommon {
+    pub tunnel: Option<String>,
+    pub notes: Vec<String>,
+    /// Requests after a full `pending` queue, answered in order after every queued one.
+    requests_not_queued: u64,
+    /// Exchanges past [`MAX_EXCHANGES_KEPT`], counted only.
+    pub exchanges_omitted: u64,
+}
+
 /// Everything known about one connection's HTTP.
 pub struct Story {
     client: MessageParser,
     server: MessageParser,
     pending: VecDeque<PendingRequest>,
-    /// Requests after a full `pending` queue, answered in order after every queued one.
-    requests_not_queued: u64,
     pub exchanges: Vec<Exchange>,
     pub texts: Texts,
-    pub exchanges_omitted: u64,
     pub requests: u64,
     pub responses: u64,
-    /// Requests read since the detector last looked (for hop matching and counters).
-    pub new_requests: Vec<RequestNote>,
-    pub new_responses: u64,
     pub h2: bool,
-    pub tunnel: Option<String>,
     pub last_response_end: Option<Timestamp>,
     pub kept: u64,
     pub declined: u64,
@@ -230,8 +234,10 @@ pub struct Story {
     pub server_software: Option<Text>,
     /// The client sends `Via` / `X-Forwarded-For`: it is a proxy.
     pub client_is_proxy: bool,
-    pub notes: Vec<String>,
     pub not_http: bool,
+    /// What few connections have, behind one pointer (8 bytes instead of 64 on every
+    /// connection); `None` until the first of it.
+    pub uncommon: Option<Box<Uncommon>>,
     /// Targets are kept without what may carry secrets (`--show-secrets` off): the query
     /// would only be dropped at output, and it is what makes most targets too long to be
     /// kept inline.
@@ -264,6 +270,7 @@ impl Conversation {
         position: u64,
         captured: &[u8],
         wire_length: u32,
+        fresh: &mut Fresh,
     ) {
         if self.story.is_finished() {
             return;
@@ -274,6 +281,7 @@ impl Conversation {
         };
         let mut feed = Feed {
             story: &mut self.story,
+            fresh,
             side,
             ts,
         };
@@ -282,7 +290,7 @@ impl Conversation {
 
     /// The connection is over at `close_ts`: flush what waits behind holes and end a
     /// close-delimited response.
-    pub fn finish(&mut self, close_ts: Timestamp) {
+    pub fn finish(&mut self, close_ts: Timestamp, fresh: &mut Fresh) {
         for side in [Side::Client, Side::Server] {
             let stream = match side {
                 Side::Client => &mut self.client_stream,
@@ -290,6 +298,7 @@ impl Conversation {
             };
             let mut feed = Feed {
                 story: &mut self.story,
+                fresh: &mut *fresh,
                 side,
                 ts: close_ts,
             };
@@ -305,19 +314,29 @@ impl Conversation {
     }
 }
 
+/// Messages read since the detector last looked (for hop matching and counters). One per
+/// detector, not per connection: it is emptied after every segment, and its capacity is
+/// reused.
+#[derive(Default)]
+pub struct Fresh {
+    pub requests: Vec<RequestNote>,
+    pub responses: u64,
+}
+
 struct Feed<'a> {
     story: &'a mut Story,
+    fresh: &'a mut Fresh,
     side: Side,
     ts: Timestamp,
 }
 
 impl StreamSink for Feed<'_> {
     fn data(&mut self, bytes: &[u8]) {
-        self.story.on_data(self.side, self.ts, bytes);
+        self.story.on_data(self.side, self.ts, bytes, self.fresh);
     }
 
     fn gap(&mut self, length: u64) {
-        self.story.on_gap(self.side, self.ts, length);
+        self.story.on_gap(self.side, self.ts, length, self.fresh);
     }
 }
 
@@ -327,16 +346,11 @@ impl Story {
             client: MessageParser::new(Role::Request),
             server: MessageParser::new(Role::Response),
             pending: VecDeque::new(),
-            requests_not_queued: 0,
             exchanges: Vec::new(),
             texts: Texts::default(),
-            exchanges_omitted: 0,
             requests: 0,
             responses: 0,
-            new_requests: Vec::new(),
-            new_responses: 0,
             h2: false,
-            tunnel: None,
             last_response_end: None,
             kept: 0,
             declined: 0,
@@ -347,7 +361,7 @@ impl Story {
             first_declined: None,
             server_software: None,
             client_is_proxy: false,
-            notes: Vec::new(),
+            uncommon: None,
             not_http: false,
             redact_targets,
         }
@@ -355,7 +369,28 @@ impl Story {
 
     /// Nothing more will be parsed (tunnel, HTTP/2, or not HTTP in either direction).
     fn is_finished(&self) -> bool {
-        (self.h2 || self.tunnel.is_some()) && self.client.is_tunnel() && self.server.is_tunnel()
+        (self.h2 || self.tunnel().is_some()) && self.client.is_tunnel() && self.server.is_tunnel()
+    }
+
+    fn uncommon(&mut self) -> &mut Uncommon {
+        self.uncommon.get_or_insert_default()
+    }
+
+    /// `upgrade:PROTOCOL` or `connect`: the rest of the connection was not HTTP/1.
+    pub fn tunnel(&self) -> Option<&str> {
+        self.uncommon.as_ref()?.tunnel.as_deref()
+    }
+
+    pub fn notes(&self) -> &[String] {
+        self.uncommon
+            .as_ref()
+            .map_or(&[], |uncommon| &uncommon.notes)
+    }
+
+    fn requests_not_queued(&self) -> u64 {
+        self.uncommon
+            .as_ref()
+            .map_or(0, |uncommon| uncommon.requests_not_queued)
     }
 
     fn parser(&mut self, side: Side) -> &mut MessageParser {
@@ -377,16 +412,17 @@ impl Story {
     }
 
     fn note(&mut self, text: String) {
-        if self.notes.len() < MAX_NOTES {
-            self.notes.push(text);
+        let notes = &mut self.uncommon().notes;
+        if notes.len() < MAX_NOTES {
+            notes.push(text);
         }
     }
 
-    fn on_gap(&mut self, side: Side, ts: Timestamp, length: u64) {
+    fn on_gap(&mut self, side: Side, ts: Timestamp, length: u64, fresh: &mut Fresh) {
         let was_lost = self.parser(side).is_lost();
         let event = self.parser(side).gap(length);
         if let Some(event) = event {
-            self.on_event(side, ts, event);
+            self.on_event(side, ts, event, fresh);
         }
         if !was_lost && self.parser(side).is_lost() {
             self.note(format!(
@@ -396,7 +432,7 @@ impl Story {
         }
     }
 
-    fn on_data(&mut self, side: Side, ts: Timestamp, bytes: &[u8]) {
+    fn on_data(&mut self, side: Side, ts: Timestamp, bytes: &[u8], fresh: &mut Fresh) {
         let parser = self.parser(side);
         if parser.is_lost() && !parser.try_resync(bytes) {
             return;
@@ -406,17 +442,17 @@ impl Story {
             let step = self.parser(side).feed(input);
             input = input.get(step.consumed..).unwrap_or_default();
             match step.event {
-                Some(event) => self.on_event(side, ts, event),
+                Some(event) => self.on_event(side, ts, event, fresh),
                 None if step.consumed == 0 => break,
                 None => {}
             }
         }
     }
 
-    fn on_event(&mut self, side: Side, ts: Timestamp, event: Event) {
+    fn on_event(&mut self, side: Side, ts: Timestamp, event: Event, fresh: &mut Fresh) {
         match (event, side) {
-            (Event::Head(head), Side::Client) => self.on_request(ts, head),
-            (Event::Head(head), Side::Server) => self.on_response(ts, head),
+            (Event::Head(head), Side::Client) => self.on_request(ts, head, fresh),
+            (Event::Head(head), Side::Server) => self.on_response(ts, head, fresh),
             (Event::MessageEnd, Side::Server) => self.last_response_end = Some(ts),
             (Event::MessageEnd, Side::Client) => {}
             (Event::H2Preface, _) => {
@@ -438,7 +474,7 @@ impl Story {
         }
     }
 
-    fn on_request(&mut self, ts: Timestamp, head: Arc<Head>) {
+    fn on_request(&mut self, ts: Timestamp, head: Arc<Head>, fresh: &mut Fresh) {
         self.requests += 1;
         self.not_http = false;
         self.client_is_proxy |= head.via || head.forwarded_for;
@@ -459,13 +495,13 @@ impl Story {
             self.note("client: invalid Content-Length".to_string());
         }
         self.client.set_framing(framing);
-        self.new_requests.push(RequestNote {
+        fresh.requests.push(RequestNote {
             ts,
             head: Arc::clone(&head),
         });
         // Once one request was not queued, later ones are not either: they are answered after it.
-        if self.requests_not_queued > 0 || self.pending.len() >= MAX_PENDING_REQUESTS {
-            self.requests_not_queued += 1;
+        if self.requests_not_queued() > 0 || self.pending.len() >= MAX_PENDING_REQUESTS {
+            self.uncommon().requests_not_queued += 1;
         } else {
             self.pending.push_back(PendingRequest {
                 head,
@@ -478,7 +514,7 @@ impl Story {
 
     fn start_exchange(&mut self, ts: Timestamp, head: &Head) -> Option<usize> {
         if self.exchanges.len() >= MAX_EXCHANGES_KEPT {
-            self.exchanges_omitted += 1;
+            self.uncommon().exchanges_omitted += 1;
             return None;
         }
         let (method, target) = match &head.start {
@@ -501,9 +537,9 @@ impl Story {
         Some(self.exchanges.len() - 1)
     }
 
-    fn on_response(&mut self, ts: Timestamp, head: Arc<Head>) {
+    fn on_response(&mut self, ts: Timestamp, head: Arc<Head>, fresh: &mut Fresh) {
         self.responses += 1;
-        self.new_responses += 1;
+        fresh.responses += 1;
         self.not_http = false;
         if self.server_software.is_none() {
             self.server_software = head.server.clone();
@@ -514,7 +550,7 @@ impl Story {
         if (100..200).contains(&status) && status != 101 {
             self.on_interim(status);
             if let Some(end) = self.server.set_framing(Framing::None) {
-                self.on_event(Side::Server, ts, end);
+                self.on_event(Side::Server, ts, end, fresh);
             }
             return;
         }
@@ -524,9 +560,9 @@ impl Story {
             self.pending = VecDeque::new();
         }
         // The response to a request past the queue cap: not a response without a request.
-        let answers_unqueued = request.is_none() && self.requests_not_queued > 0;
+        let answers_unqueued = request.is_none() && self.requests_not_queued() > 0;
         if answers_unqueued {
-            self.requests_not_queued -= 1;
+            self.uncommon().requests_not_queued -= 1;
         }
         let framing = self.response_framing(request.as_ref().map(|r| &*r.head), &head, status);
         let decision = persistence::decide(
@@ -556,13 +592,13 @@ impl Story {
             self.client.stop();
         }
         if let Some(end) = self.server.set_framing(framing) {
-            self.on_event(Side::Server, ts, end);
+            self.on_event(Side::Server, ts, end, fresh);
         }
     }
 
     fn start_response_only_exchange(&mut self, ts: Timestamp) -> Option<usize> {
         if self.exchanges.len() >= MAX_EXCHANGES_KEPT {
-            self.exchanges_omitted += 1;
+            self.uncommon().exchanges_omitted += 1;
             return None;
         }
         reserve_for_one_more(&mut self.exchanges);
@@ -594,11 +630,11 @@ impl Story {
         if status == 101 {
             let protocol = response.upgrade.clone().unwrap_or_else(|| "unknown".into());
             self.h2 |= protocol.to_ascii_lowercase().starts_with("h2c");
-            self.tunnel = Some(format!("upgrade:{}", protocol.to_ascii_lowercase()));
+            self.uncommon().tunnel = Some(format!("upgrade:{}", protocol.to_ascii_lowercase()));
             return Framing::Tunnel;
         }
         if method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status) {
-            self.tunnel = Some("connect".into());
+            self.uncommon().tunnel = Some("connect".into());
             return Framing::Tunnel;
         }
         if method.eq_ignore_ascii_case("CONNECT") {
@@ -715,5 +751,11 @@ mod tests {
     fn an_exchange_stays_small() {
         // Kept for every request of every open connection (docs/performance.md, Memory).
         assert!(std::mem::size_of::<Exchange>() <= 72);
+    }
+
+    #[test]
+    fn a_conversation_stays_small() {
+        // One per open HTTP connection; the rare parts live in `Uncommon`.
+        assert!(std::mem::size_of::<Conversation>() <= 448);
     }
 }

@@ -21,7 +21,7 @@ use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
 pub use conversation::RequestNote;
-use conversation::{Conversation, Exchange, Interim, Story, Texts, Unanswered};
+use conversation::{Conversation, Exchange, Fresh, Interim, Story, Texts, Unanswered};
 use findings::{Churn, Race};
 pub use hops::HopKey;
 use hops::{Hop, Hops, TimesKept};
@@ -50,12 +50,15 @@ pub struct HttpDetector {
     /// Boxed: a conversation is over 500 bytes, and an inline table costs up to twice that per
     /// entry (load factor) plus both tables at once while it grows.
     conversations: FastHashMap<ConnectionId, Box<Conversation>>,
+    /// The messages the last segment completed, of whichever connection.
+    fresh: Fresh,
 }
 
 impl HttpDetector {
     pub fn new(_config: &AnalysisConfig) -> HttpDetector {
         HttpDetector {
             conversations: fast_hash_map(),
+            fresh: Fresh::default(),
         }
     }
 }
@@ -67,11 +70,10 @@ pub struct HttpHops {
     hops: Hops,
 }
 
-/// Counts a story's newly read messages and shares its requests with the hop index.
-fn collect_messages(story: &mut Story, key: HopKey, context: &mut Context<'_>) {
-    context.summary.http_responses += std::mem::take(&mut story.new_responses);
-    // Taken, not drained: an idle connection keeps no spare capacity (64 bytes each).
-    for note in std::mem::take(&mut story.new_requests) {
+/// Counts the newly read messages and shares their requests with the hop index.
+fn collect_messages(fresh: &mut Fresh, key: HopKey, context: &mut Context<'_>) {
+    context.summary.http_responses += std::mem::take(&mut fresh.responses);
+    for note in fresh.requests.drain(..) {
         context.summary.http_requests += 1;
         context.share(Shared::HttpRequest(key, note));
     }
@@ -114,8 +116,9 @@ impl Detector for HttpDetector {
             position,
             tcp.payload,
             tcp.payload_len,
+            &mut self.fresh,
         );
-        collect_messages(&mut conversation.story, hop_key(connection), context);
+        collect_messages(&mut self.fresh, hop_key(connection), context);
     }
 
     fn on_connection_end(
@@ -128,15 +131,18 @@ impl Detector for HttpDetector {
             return;
         };
         let closing = first_close(connection);
-        conversation.finish(closing.map_or(connection.last_seen, |c| c.ts));
+        conversation.finish(
+            closing.map_or(connection.last_seen, |c| c.ts),
+            &mut self.fresh,
+        );
         let key = hop_key(connection);
-        collect_messages(&mut conversation.story, key, context);
+        collect_messages(&mut self.fresh, key, context);
         let story = &conversation.story;
         let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
         let http_port = HTTP_PORTS.contains(&connection.server.endpoint.port);
         // A connection that never completed a message (a head over the size cap, bytes that
         // are not HTTP) still gets its notes on an HTTP port, so the problem is visible.
-        let worth_a_note = http_port && (story.not_http || !story.notes.is_empty());
+        let worth_a_note = http_port && (story.not_http || !story.notes().is_empty());
         if !(speaks_http || worth_a_note) {
             return;
         }
@@ -144,7 +150,7 @@ impl Detector for HttpDetector {
         // With bytes missing or unreadable, requests and responses may be paired wrongly: no
         // race claim then.
         if conversation.gaps() == 0
-            && story.notes.is_empty()
+            && story.notes().is_empty()
             && let Some(race) = outcome.race(connection, story)
         {
             context.finding(findings::reuse_race(&race));
@@ -449,6 +455,7 @@ impl HttpRecord {
     fn new(conversation: Conversation, outcome: &Outcome) -> HttpRecord {
         let gaps = conversation.gaps();
         let story = conversation.story;
+        let uncommon = story.uncommon.map(|uncommon| *uncommon).unwrap_or_default();
         HttpRecord {
             close_kind: outcome.closing.map(|c| c.kind),
             closed_by: outcome.closing.map(|c| side_name(c.by)),
@@ -457,19 +464,19 @@ impl HttpRecord {
                 .into_iter()
                 .map(|e| ExchangeRecord::new(e, &story.texts))
                 .collect(),
-            exchanges_omitted: story.exchanges_omitted,
+            exchanges_omitted: uncommon.exchanges_omitted,
             gaps,
             h2: story.h2,
             idle_before_close_s: outcome.idle_before_close_s.map(crate::report::round_micros),
             not_http: story.not_http,
-            notes: story.notes,
+            notes: uncommon.notes,
             persistent: outcome.persistent,
             request_on_closing_connection: outcome.request_on_closing.is_some(),
             requests: story.requests,
             responses: story.responses,
             reused: story.requests.saturating_sub(1),
             server_software: story.server_software,
-            tunnel: story.tunnel,
+            tunnel: uncommon.tunnel,
         }
     }
 }
