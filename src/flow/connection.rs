@@ -8,7 +8,7 @@
 //! peer's last window being 0, and a probe needs the connection to have been idle.
 
 use super::key::{ConnectionId, Endpoint, FlowKey, Side};
-use crate::decode::{TcpOptions, TcpSegment};
+use crate::decode::TcpSegment;
 use crate::time::Timestamp;
 use serde::Serialize;
 
@@ -57,7 +57,6 @@ pub struct HalfState {
     pub packets: u64,
     /// Payload bytes on the wire, retransmissions included.
     pub payload_bytes: u64,
-    pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
     /// When this side last sent payload (not probes or pure ACKs).
     pub last_payload_at: Option<Timestamp>,
@@ -69,7 +68,6 @@ pub struct HalfState {
     /// Last raw (unscaled) window advertised by this side.
     pub last_window: u16,
     pub window_scale: Option<u8>,
-    pub syn_options: Option<TcpOptions>,
     /// This side's previous segment was a keepalive probe not yet answered.
     pub probe_outstanding: bool,
     pub keepalive_probes: u32,
@@ -77,14 +75,9 @@ pub struct HalfState {
     pub keepalive_acks: u32,
     pub zero_window_probes: u32,
     pub retransmissions: u32,
-    /// Segments that start beyond the next expected byte: something was not captured.
-    pub gaps: u32,
     pub syn_at: Option<Timestamp>,
     pub fin_at: Option<Timestamp>,
     pub rst_at: Option<Timestamp>,
-    pub first_ttl: Option<u8>,
-    pub last_ttl: Option<u8>,
-    pub last_ip_id: Option<u16>,
     /// TTL range of this side's segments other than RSTs (the baseline a RST is judged by).
     pub ttl_range: Option<(u8, u8)>,
     /// IP ID of this side's last segment other than a RST.
@@ -101,7 +94,6 @@ impl HalfState {
             endpoint,
             packets: 0,
             payload_bytes: 0,
-            first_seen: None,
             last_seen: None,
             last_payload_at: None,
             base_seq: None,
@@ -109,19 +101,14 @@ impl HalfState {
             last_ack: None,
             last_window: 0,
             window_scale: None,
-            syn_options: None,
             probe_outstanding: false,
             keepalive_probes: 0,
             keepalive_acks: 0,
             zero_window_probes: 0,
             retransmissions: 0,
-            gaps: 0,
             syn_at: None,
             fin_at: None,
             rst_at: None,
-            first_ttl: None,
-            last_ttl: None,
-            last_ip_id: None,
             ttl_range: None,
             ordinary_ip_id: None,
             ip_id_increments: 0,
@@ -398,14 +385,9 @@ impl Connection {
         let half = self.half_mut(side);
         half.packets += 1;
         half.payload_bytes += u64::from(tcp.payload_len);
-        half.first_seen.get_or_insert(ts);
         half.last_seen = Some(ts);
-        half.first_ttl.get_or_insert(ttl);
-        half.last_ttl = Some(ttl);
-        half.last_ip_id = ip_id;
         if flags.syn() {
             half.syn_at.get_or_insert(ts);
-            half.syn_options = Some(tcp.options);
             half.window_scale = tcp.options.window_scale;
         }
         if flags.fin() {
@@ -457,9 +439,6 @@ impl Connection {
         }
         if analysis.retransmission {
             half.retransmissions += 1;
-        }
-        if analysis.gap_before {
-            half.gaps += 1;
         }
         if tcp.payload_len > 0 && !analysis.keepalive_probe && !analysis.zero_window_probe {
             half.last_payload_at = Some(ts);

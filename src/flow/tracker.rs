@@ -229,7 +229,7 @@ impl Tracker {
             && existing.state.is_closed()
             && existing
                 .client
-                .syn_options
+                .syn_at
                 .is_none_or(|_| existing.client.base_seq != Some(segment.tcp.seq.wrapping_add(1)))
     }
 
