@@ -182,12 +182,11 @@ pub struct MessageParser {
     state: State,
     /// The head (or chunk line) read so far.
     buffer: Vec<u8>,
-    /// How far `buffer` was searched for the end of the head.
-    scanned: usize,
+    /// How far `buffer` was searched for the end of the head (a head is at most
+    /// [`MAX_HEAD_BYTES`]; 4 bytes, so that a parser is 48 bytes, not 64).
+    scanned: u32,
     /// Nothing was read on this direction yet.
     at_stream_start: bool,
-    /// Heads read on this direction.
-    pub heads: u64,
 }
 
 impl MessageParser {
@@ -198,7 +197,6 @@ impl MessageParser {
             buffer: Vec::new(),
             scanned: 0,
             at_stream_start: true,
-            heads: 0,
         }
     }
 
@@ -373,8 +371,9 @@ impl MessageParser {
 
     /// Index just past the empty line ending the buffered head, searching only new bytes.
     fn find_head_end(&mut self) -> Option<usize> {
-        let found = head_end(&self.buffer, self.scanned.saturating_sub(3));
-        self.scanned = self.buffer.len();
+        let scanned = usize::try_from(self.scanned).unwrap_or(usize::MAX);
+        let found = head_end(&self.buffer, scanned.saturating_sub(3));
+        self.scanned = u32::try_from(self.buffer.len()).unwrap_or(u32::MAX);
         found
     }
 
@@ -395,7 +394,6 @@ impl MessageParser {
     fn parse(&mut self, head: &[u8]) -> Event {
         match parse_head(self.role, head) {
             Ok(head) => {
-                self.heads += 1;
                 // Until the caller sets the framing, nothing follows.
                 self.state = State::Head;
                 Event::Head(Arc::new(head))

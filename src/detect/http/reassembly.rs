@@ -31,12 +31,21 @@ struct PendingSegment {
 }
 
 /// The in-order stream of one direction.
+/// Segments waiting for a hole to fill. Boxed in [`Reassembler::held`]: almost every
+/// stream holds none almost all the time, and there is one stream per direction of every
+/// open HTTP connection.
+#[derive(Default)]
+struct Held {
+    segments: Vec<PendingSegment>,
+    bytes: usize,
+}
+
 #[derive(Default)]
 pub struct Reassembler {
     /// Stream position of the next byte to deliver; `None` before the first payload.
     next: Option<u64>,
-    pending: Vec<PendingSegment>,
-    pending_bytes: usize,
+    /// `None` whenever nothing waits.
+    held: Option<Box<Held>>,
     /// Holes declared (bytes that were never captured).
     pub gaps: u32,
     pub gap_bytes: u64,
@@ -67,7 +76,7 @@ impl Reassembler {
 
     /// End of the connection: whatever still waits behind a hole is delivered after a gap.
     pub fn finish(&mut self, sink: &mut dyn StreamSink) {
-        while !self.pending.is_empty() {
+        while self.held_segments() > 0 {
             self.skip_to_first_pending(sink);
             self.drain(sink);
         }
@@ -109,13 +118,14 @@ impl Reassembler {
         wire_length: u64,
         sink: &mut dyn StreamSink,
     ) {
-        if self.pending.len() >= MAX_PENDING_SEGMENTS
-            || self.pending_bytes.saturating_add(captured.len()) > MAX_PENDING_BYTES
+        let held_bytes = self.held.as_ref().map_or(0, |held| held.bytes);
+        if self.held_segments() >= MAX_PENDING_SEGMENTS
+            || held_bytes.saturating_add(captured.len()) > MAX_PENDING_BYTES
         {
             // Too much waits behind the hole: it is a loss, not a reordering.
             self.skip_to_first_pending(sink);
             self.drain(sink);
-            if self.next.is_some_and(|next| position > next) && !self.pending.is_empty() {
+            if self.next.is_some_and(|next| position > next) && self.held_segments() > 0 {
                 self.skip_to_first_pending(sink);
                 self.drain(sink);
             }
@@ -128,12 +138,17 @@ impl Reassembler {
             self.drain(sink);
             return;
         }
-        self.pending_bytes += captured.len();
-        self.pending.push(PendingSegment {
+        let held = self.held.get_or_insert_default();
+        held.bytes += captured.len();
+        held.segments.push(PendingSegment {
             position,
             captured: captured.to_vec(),
             wire_length,
         });
+    }
+
+    fn held_segments(&self) -> usize {
+        self.held.as_ref().map_or(0, |held| held.segments.len())
     }
 
     /// Declares the hole before the earliest waiting segment a gap.
@@ -141,7 +156,10 @@ impl Reassembler {
         let Some(next) = self.next else {
             return;
         };
-        let Some(first) = self.pending.iter().map(|p| p.position).min() else {
+        let Some(held) = self.held.as_ref() else {
+            return;
+        };
+        let Some(first) = held.segments.iter().map(|p| p.position).min() else {
             return;
         };
         if first > next {
@@ -156,15 +174,18 @@ impl Reassembler {
             let Some(next) = self.next else {
                 return;
             };
-            let Some(index) = self.pending.iter().position(|p| p.position <= next) else {
-                if self.pending.is_empty() {
-                    // The hole filled: an open connection keeps no spare capacity.
-                    self.pending = Vec::new();
-                }
+            let Some(held) = self.held.as_mut() else {
                 return;
             };
-            let segment = self.pending.swap_remove(index);
-            self.pending_bytes = self.pending_bytes.saturating_sub(segment.captured.len());
+            let Some(index) = held.segments.iter().position(|p| p.position <= next) else {
+                return;
+            };
+            let segment = held.segments.swap_remove(index);
+            held.bytes = held.bytes.saturating_sub(segment.captured.len());
+            if held.segments.is_empty() {
+                // The hole filled: an open connection keeps nothing for it.
+                self.held = None;
+            }
             self.deliver(
                 segment.position,
                 &segment.captured,
@@ -224,6 +245,10 @@ mod tests {
         stream.push(2, b"cd", 2, &mut out);
         assert_eq!(out.bytes, b"abcdef");
         assert_eq!(stream.gaps, 0);
+        assert!(
+            stream.held.is_none(),
+            "nothing is kept once the hole filled"
+        );
     }
 
     #[test]
@@ -245,7 +270,7 @@ mod tests {
         for index in 0..(MAX_PENDING_SEGMENTS as u64 + 5) {
             stream.push(10 + index, b"z", 1, &mut out);
         }
-        assert!(stream.pending.len() <= MAX_PENDING_SEGMENTS);
+        assert!(stream.held_segments() <= MAX_PENDING_SEGMENTS);
         assert_eq!(stream.gaps, 1);
     }
 }
