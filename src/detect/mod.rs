@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod blackhole;
+pub mod evidence;
 pub mod http;
 pub mod keepalive;
 pub mod outbox;

@@ -10,6 +10,7 @@
 //! at the other proves it was injected in between.
 
 use super::advice::keepalive_knobs;
+use super::evidence::Evidence;
 use super::{Context, Details, Detector, Sections, Segment, Shared, SharedDetector};
 use crate::config::AnalysisConfig;
 use crate::explain::code;
@@ -45,7 +46,7 @@ pub struct RstVantage {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RstRecord {
     class: &'static str,
-    evidence: Map<String, Value>,
+    evidence: Evidence,
     from: Endpoint,
     #[serde(serialize_with = "crate::report::serialize_ts")]
     ts: Timestamp,
@@ -142,18 +143,18 @@ fn classify(segment: &Segment<'_, '_>, side: Side, config: &AnalysisConfig) -> R
     let sender = connection.half(side);
     let peer = connection.half(side.other());
     let ts = segment.packet.ts;
-    let mut evidence = Map::new();
-    evidence.insert("ttl".into(), json!(segment.ip.ttl));
-    evidence.insert("seq".into(), json!(segment.tcp.seq));
+    let mut evidence = Evidence::default();
+    evidence.insert("ttl", json!(segment.ip.ttl));
+    evidence.insert("seq", json!(segment.tcp.seq));
     if let Some(id) = segment.ip.ip_id {
-        evidence.insert("ip_id".into(), json!(id));
+        evidence.insert("ip_id", json!(id));
     }
     let injected = injection_evidence(segment, sender, peer, connection, &mut evidence);
     let idle = idle_before(connection, ts, config, &mut evidence);
     let class = if connection.state == ConnectionState::Refused {
         "refused"
     } else if sender.keepalive_probes > 0 && sender.probe_outstanding {
-        evidence.insert("unanswered_keepalive_probes".into(), json!(true));
+        evidence.insert("unanswered_keepalive_probes", json!(true));
         "keepalive-exhausted"
     } else if idle {
         "idle-timeout"
@@ -163,7 +164,7 @@ fn classify(segment: &Segment<'_, '_>, side: Side, config: &AnalysisConfig) -> R
         "out-of-window"
     } else if sender.ttl_range.is_none() {
         evidence.insert(
-            "reason".into(),
+            "reason",
             json!("no earlier packet from this endpoint to compare with"),
         );
         "unknown"
@@ -199,12 +200,12 @@ fn recheck_with_later_packets(connection: &Connection, record: &mut RstRecord) {
     let usual_hops = i32::from(initial_ttl(high)) - i32::from(high);
     let rst_hops = i32::from(initial_ttl(rst_ttl)) - i32::from(rst_ttl);
     record.evidence.insert(
-        "ttl_mismatch".into(),
+        "ttl_mismatch",
         json!({"rst_ttl": rst_ttl, "sender_ttl_range": [low, high], "sender_hops": usual_hops, "rst_hops": rst_hops,
                "meaning": format!("the RST travelled {rst_hops} hop(s), the sender's packets {usual_hops}")}),
     );
     record.evidence.insert(
-        "race".into(),
+        "race",
         json!("the claimed sender kept sending with another TTL"),
     );
     record.class = "middlebox";
@@ -235,7 +236,7 @@ fn mark_resets_to_both_ends(records: &mut [RstRecord]) {
             if let Some(record) = records.get_mut(index) {
                 record
                     .evidence
-                    .insert("both_ends".into(), json!("RSTs to both ends within 1 ms"));
+                    .insert("both_ends", json!("RSTs to both ends within 1 ms"));
                 if record.class != "idle-timeout" {
                     record.class = "middlebox";
                 }
@@ -258,7 +259,7 @@ fn injection_evidence(
     sender: &HalfState,
     peer: &HalfState,
     connection: &Connection,
-    evidence: &mut Map<String, Value>,
+    evidence: &mut Evidence,
 ) -> bool {
     let mut injected = false;
     let ttl = segment.ip.ttl;
@@ -268,7 +269,7 @@ fn injection_evidence(
         let usual_hops = i32::from(initial_ttl(high)) - i32::from(high);
         let rst_hops = i32::from(initial_ttl(ttl)) - i32::from(ttl);
         evidence.insert(
-            "ttl_mismatch".into(),
+            "ttl_mismatch",
             json!({"rst_ttl": ttl, "sender_ttl_range": [low, high], "sender_hops": usual_hops, "rst_hops": rst_hops,
                    "meaning": format!("the RST travelled {rst_hops} hop(s), the sender's packets {usual_hops}")}),
         );
@@ -285,7 +286,7 @@ fn injection_evidence(
         && !(1..=1024).contains(&id.wrapping_sub(previous))
     {
         evidence.insert(
-            "ip_id_break".into(),
+            "ip_id_break",
             json!({"rst_ip_id": id, "sender_last_ip_id": previous}),
         );
         injected = true;
@@ -297,10 +298,7 @@ fn injection_evidence(
             .is_some_and(|far| far > rtt * 0.5)
             == (sender.endpoint == connection.server.endpoint);
         if rtt >= 0.002 && sender_is_far && delay >= 0.0 && delay < rtt * 0.5 {
-            evidence.insert(
-                "too_fast".into(),
-                json!({"delay_s": delay, "path_rtt_s": rtt}),
-            );
+            evidence.insert("too_fast", json!({"delay_s": delay, "path_rtt_s": rtt}));
             injected = true;
         }
     }
@@ -311,7 +309,7 @@ fn out_of_window(
     segment: &Segment<'_, '_>,
     sender: &HalfState,
     peer: &HalfState,
-    evidence: &mut Map<String, Value>,
+    evidence: &mut Evidence,
 ) -> bool {
     let Some(next) = sender.next_seq() else {
         return false;
@@ -319,8 +317,8 @@ fn out_of_window(
     let distance = crate::flow::seq::distance(segment.tcp.seq, next).unsigned_abs();
     let window = peer.window_bytes().max(65_535);
     if distance > window {
-        evidence.insert("seq_distance".into(), json!(distance));
-        evidence.insert("receive_window".into(), json!(window));
+        evidence.insert("seq_distance", json!(distance));
+        evidence.insert("receive_window", json!(window));
         return true;
     }
     false
@@ -332,7 +330,7 @@ fn idle_before(
     connection: &Connection,
     ts: Timestamp,
     config: &AnalysisConfig,
-    evidence: &mut Map<String, Value>,
+    evidence: &mut Evidence,
 ) -> bool {
     let Some(idle_end) = connection.max_idle_end else {
         return false;
@@ -353,14 +351,14 @@ fn idle_before(
     if idle < threshold || ts.secs_since(idle_end) > RESET_AFTER_IDLE_SECS || ts < idle_end {
         return false;
     }
-    evidence.insert("idle_s".into(), json!(crate::report::round_millis(idle)));
+    evidence.insert("idle_s", json!(crate::report::round_millis(idle)));
     let matches: Vec<Value> = middleboxes::matching(idle, (idle * 0.05).max(2.0))
         .into_iter()
         .map(|m| json!({"name": m.name, "display_name": m.display_name, "default_idle_s": m.default_idle_secs, "knob": m.knob}))
         .collect();
-    evidence.insert("matching_middleboxes".into(), Value::Array(matches));
+    evidence.insert("matching_middleboxes", Value::Array(matches));
     if let Some(stated) = stated {
-        evidence.insert("stated_middlebox_timeout_s".into(), json!(stated));
+        evidence.insert("stated_middlebox_timeout_s", json!(stated));
     }
     true
 }
@@ -383,7 +381,7 @@ fn report(connection: &Connection, rst: &RstRecord, context: &mut Context<'_>) {
         subject: Subject::Connection(connection.id),
         message,
         advice,
-        evidence: rst.evidence.clone(),
+        evidence: rst.evidence.to_map(),
     });
 }
 
