@@ -99,7 +99,7 @@ impl Eq for Due {}
 
 pub struct Tracker {
     config: TrackerConfig,
-    /// Boxed: a connection is about 500 bytes, and the table keeps its buckets at a power of
+    /// Boxed: a connection is over 400 bytes, and the table keeps its buckets at a power of
     /// two at most 7/8 full, so inline entries cost up to twice their size, and every growth
     /// moved them all. Boxed, a bucket is 8 bytes and growth moves pointers.
     connections: ConnectionTable,

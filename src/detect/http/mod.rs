@@ -47,7 +47,7 @@ const CHURN_REOPEN_SECS: f64 = 5.0;
 
 /// Each connection's conversation: requests and responses read from both directions.
 pub struct HttpDetector {
-    /// Boxed: a conversation is over 500 bytes, and an inline table costs up to twice that per
+    /// Boxed: a conversation is about 370 bytes, and an inline table costs up to twice that per
     /// entry (load factor) plus both tables at once while it grows.
     conversations: FastHashMap<ConnectionId, Box<Conversation>>,
     /// The messages the last segment completed, of whichever connection.
