@@ -30,7 +30,8 @@ const MAX_NOTES: usize = 8;
 #[derive(Clone, Debug, Default)]
 pub struct Exchange {
     pub method: TextRef,
-    /// The full target as received; the report strips the query unless `--show-secrets`.
+    /// The target as received with `--show-secrets`; otherwise already redacted
+    /// ([`redacted_target`]).
     pub target: Option<Text>,
     /// HTTP/1.x minor version (a byte instead of the text, which is 16 bytes per field).
     pub request_minor_version: Option<u8>,
@@ -518,10 +519,14 @@ impl Story {
             return None;
         }
         let (method, target) = match &head.start {
-            StartLine::Request { method, target } if self.redact_targets => {
-                (Some(method), Some(redacted_target(target)))
+            StartLine::Request { method, target } => {
+                let kept = if self.redact_targets {
+                    redacted_target(target)
+                } else {
+                    target.clone()
+                };
+                (Some(method), Some(kept))
             }
-            StartLine::Request { method, target } => (Some(method), Some(target.clone())),
             StartLine::Response { .. } => (None, None),
         };
         reserve_for_one_more(&mut self.exchanges);

@@ -30,7 +30,6 @@ struct PendingSegment {
     wire_length: u64,
 }
 
-/// The in-order stream of one direction.
 /// Segments waiting for a hole to fill. Boxed in [`Reassembler::held`]: almost every
 /// stream holds none almost all the time, and there is one stream per direction of every
 /// open HTTP connection.
@@ -40,6 +39,7 @@ struct Held {
     bytes: usize,
 }
 
+/// The in-order stream of one direction.
 #[derive(Default)]
 pub struct Reassembler {
     /// Stream position of the next byte to deliver; `None` before the first payload.
