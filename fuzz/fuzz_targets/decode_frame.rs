@@ -1,5 +1,6 @@
 //! Frame decoding for every link type: the first byte picks the link type, the rest is the
-//! frame. What the decoder hands on (ARP bodies, ICMPv6 bodies, VRRP payloads) is parsed too.
+//! frame. What the decoder hands on (ARP bodies, ICMPv6 bodies, VRRP payloads) is parsed too,
+//! and the reader thread's fast tuple must agree with the full decoder whenever it answers.
 #![no_main]
 
 use kaprobe::capture::RawPacket;
@@ -23,6 +24,24 @@ fuzz_target!(|data: &[u8]| {
         data: frame.to_vec(),
     };
     let decoded = decode::decode(&packet.frame());
+    if let Some(tuple) = decode::tuple::tcp_tuple(&packet.frame()) {
+        let Network::Ip(ip) = decoded.network else {
+            panic!("a tuple from a frame that is not IP");
+        };
+        let Transport::Tcp(tcp) = ip.transport else {
+            panic!("a tuple from a packet that is not TCP");
+        };
+        assert_eq!(tuple.interface, decoded.interface);
+        assert_eq!(tuple.vlan, decoded.vlan);
+        assert_eq!(
+            (tuple.source.ip, tuple.source.port),
+            (ip.source, tcp.source_port)
+        );
+        assert_eq!(
+            (tuple.destination.ip, tuple.destination.port),
+            (ip.destination, tcp.destination_port)
+        );
+    }
     match decoded.network {
         Network::Arp(body) => {
             std::hint::black_box(arp::gratuitous_arp(body));

@@ -2,10 +2,13 @@
 //! `--threads 1`.
 //!
 //! * The **reader** thread reads and merges the inputs into batches of frames
-//!   (`capture::prefetch`), numbers every frame, decodes its headers (the shard decodes them
-//!   again: a decoded view borrows the frame and does not cross threads) and routes it: a TCP
-//!   segment to the shard `hash(flow key) % shards`, anything else to the merger. Every batch
-//!   is shared, read-only, with every shard and the merger.
+//!   (`capture::prefetch`), numbers every frame and routes it: a TCP segment to the shard
+//!   `hash(flow key) % shards`, anything else to the merger. It reads a segment's tuple at
+//!   fixed offsets (`decode::tuple`) and runs the full decoder only on the frames that reader
+//!   leaves to it or when `--host`/`--port` filter: it is one thread for all the shards, so
+//!   its cost per frame caps how far they scale. The shard decodes its segments in full (a
+//!   decoded view borrows the frame and does not cross threads). Every batch is shared,
+//!   read-only, with every shard and the merger.
 //! * Each **shard** thread tracks the connections of its segments and runs the per-connection
 //!   detectors on them ([`Shard`]). It also advances its clock with every other TCP segment,
 //!   so that its connections end at the very frame they end at with one thread. What it emits
@@ -21,13 +24,14 @@
 //! are finished early when it is reached can differ.
 
 use super::merge::Merger;
-use super::shard::{END_OF_INPUT, Shard, flow_of};
+use super::shard::{END_OF_INPUT, Shard, flow_key, flow_of};
 use super::{FINISH_BATCH, Finished, passes_filters};
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch::{self, Batch};
 use crate::config::AnalysisConfig;
 use crate::decode::{self, Network, Transport};
 use crate::detect::outbox::Item;
+use crate::flow::FlowKey;
 use crate::flow::hash::KeyedState;
 use crate::report::lines::LineOutput;
 use std::hash::BuildHasher;
@@ -128,6 +132,8 @@ pub fn analyze(
 /// Decides where each frame goes; runs on the reader thread.
 struct Router {
     config: AnalysisConfig,
+    /// `--host` or `--port` is given: frames go through the full decoder to be filtered.
+    filtered: bool,
     shards: u64,
     hasher: KeyedState,
 }
@@ -136,6 +142,7 @@ impl Router {
     fn new(config: &AnalysisConfig, shards: usize) -> Router {
         Router {
             config: config.clone(),
+            filtered: !(config.hosts.is_empty() && config.ports.is_empty()),
             shards: shards as u64,
             hasher: KeyedState::default(),
         }
@@ -145,6 +152,19 @@ impl Router {
         let mut routes = std::mem::take(&mut batch.routes);
         routes.clear();
         routes.extend(batch.frames().map(|frame| {
+            if !self.filtered
+                && let Some(tuple) = decode::tuple::tcp_tuple(&frame)
+            {
+                let key = flow_key(
+                    &self.config,
+                    frame.input,
+                    tuple.interface,
+                    tuple.vlan,
+                    tuple.source,
+                    tuple.destination,
+                );
+                return self.shard_of(&key);
+            }
             let packet = decode::decode(&frame);
             if !passes_filters(&self.config, &packet) {
                 return ROUTE_FILTERED;
@@ -158,10 +178,14 @@ impl Router {
                 return ROUTE_MERGER;
             };
             let (key, ..) = flow_of(&self.config, &packet, ip, tcp);
-            // The remainder is below the shard count, at most MAX_SHARDS.
-            (self.hasher.hash_one(key) % self.shards) as u16
+            self.shard_of(&key)
         }));
         batch.routes = routes;
+    }
+
+    fn shard_of(&self, key: &FlowKey) -> u16 {
+        // The remainder is below the shard count, at most MAX_SHARDS.
+        (self.hasher.hash_one(key) % self.shards) as u16
     }
 }
 

@@ -177,10 +177,29 @@ pub fn flow_of(
         ip: ip.destination,
         port: tcp.destination_port,
     };
-    // Several inputs are several vantage points unless they are parts of one capture.
-    let vantage = if config.one_vantage { 0 } else { packet.input };
-    let key = FlowKey::new(vantage, packet.interface, packet.vlan, source, destination);
+    let key = flow_key(
+        config,
+        packet.input,
+        packet.interface,
+        packet.vlan,
+        source,
+        destination,
+    );
     (key, source, destination)
+}
+
+/// The key of a segment between `source` and `destination` read from `input`.
+pub fn flow_key(
+    config: &AnalysisConfig,
+    input: u16,
+    interface: u32,
+    vlan: Option<u16>,
+    source: Endpoint,
+    destination: Endpoint,
+) -> FlowKey {
+    // Several inputs are several vantage points unless they are parts of one capture.
+    let vantage = if config.one_vantage { 0 } else { input };
+    FlowKey::new(vantage, interface, vlan, source, destination)
 }
 
 fn count_segment(summary: &mut Summary, tcp: &TcpSegment<'_>, analysis: &SegmentAnalysis) {

@@ -75,7 +75,7 @@ impl LinkType {
 }
 
 /// One frame as read from an input. The buffer is reused from packet to packet.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RawPacket {
     pub ts: Timestamp,
     /// Index of the input (file) on the command line.

@@ -11,6 +11,7 @@
 
 pub mod arp;
 pub mod link;
+pub mod tuple;
 pub mod vrrp;
 
 use crate::capture::Frame;

@@ -2,6 +2,7 @@
 
 use serde::{Serialize, Serializer};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// An IP address and port; printed `ip:port`, or `[ip]:port` for IPv6.
@@ -121,7 +122,7 @@ impl fmt::Write for ShortText {
 /// Identifies one observation point of one TCP conversation: the same 5-tuple seen in two
 /// inputs, on two pcapng interfaces or on two VLANs is tracked separately (and correlated
 /// later), because mixing the copies would make every segment look retransmitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     pub input: u16,
     pub interface: u32,
@@ -141,6 +142,42 @@ impl FlowKey {
             low,
             high,
         }
+    }
+}
+
+/// Hashed as three or four machine words instead of field by field: the derived `Hash` made
+/// about a dozen hasher calls per key (each address's family, bytes and port, the VLAN's
+/// presence and value), and a key is hashed for every segment. The words are an injective
+/// encoding of the fields (families and VLAN presence are flag bits), so equal keys hash
+/// equally and different keys differ in what is hashed.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let vlan = self.vlan.map_or(0, |vlan| 0x1_0000 | u64::from(vlan));
+        let is_v6 = |ip: IpAddr| u64::from(ip.is_ipv6());
+        state.write_u64(u64::from(self.input) | u64::from(self.interface) << 16);
+        state.write_u64(
+            u64::from(self.low.port)
+                | u64::from(self.high.port) << 16
+                | vlan << 32
+                | is_v6(self.low.ip) << 49
+                | is_v6(self.high.ip) << 50,
+        );
+        match (self.low.ip, self.high.ip) {
+            (IpAddr::V4(low), IpAddr::V4(high)) => {
+                state.write_u64(u64::from(low.to_bits()) | u64::from(high.to_bits()) << 32)
+            }
+            (low, high) => {
+                state.write_u128(address_bits(low));
+                state.write_u128(address_bits(high));
+            }
+        }
+    }
+}
+
+fn address_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(ip) => u128::from(ip.to_bits()),
+        IpAddr::V6(ip) => ip.to_bits(),
     }
 }
 
