@@ -30,6 +30,11 @@ pub struct AnalysisConfig {
 }
 
 impl AnalysisConfig {
+    /// `--host` or `--port` was given: frames are decoded to be filtered.
+    pub fn filters_frames(&self) -> bool {
+        !(self.hosts.is_empty() && self.ports.is_empty())
+    }
+
     /// The shortest idle timeout the user stated for the path: advice must keep below it.
     pub fn smallest_middlebox_timeout(&self) -> Option<f64> {
         self.middlebox_timeouts_secs

@@ -122,7 +122,7 @@ impl Finished {
 
 /// `--host` and `--port`: whether the frame is analyzed at all.
 pub fn passes_filters(config: &AnalysisConfig, packet: &Decoded<'_>) -> bool {
-    if config.hosts.is_empty() && config.ports.is_empty() {
+    if !config.filters_frames() {
         return true;
     }
     let Network::Ip(ip) = &packet.network else {

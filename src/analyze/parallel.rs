@@ -132,8 +132,6 @@ pub fn analyze(
 /// Decides where each frame goes; runs on the reader thread.
 struct Router {
     config: AnalysisConfig,
-    /// `--host` or `--port` is given: frames go through the full decoder to be filtered.
-    filtered: bool,
     shards: u64,
     hasher: KeyedState,
 }
@@ -142,7 +140,6 @@ impl Router {
     fn new(config: &AnalysisConfig, shards: usize) -> Router {
         Router {
             config: config.clone(),
-            filtered: !(config.hosts.is_empty() && config.ports.is_empty()),
             shards: shards as u64,
             hasher: KeyedState::default(),
         }
@@ -152,7 +149,8 @@ impl Router {
         let mut routes = std::mem::take(&mut batch.routes);
         routes.clear();
         routes.extend(batch.frames().map(|frame| {
-            if !self.filtered
+            // Filtering (`--host`, `--port`) needs the full decoder.
+            if !self.config.filters_frames()
                 && let Some(tuple) = decode::tuple::tcp_tuple(&frame)
             {
                 let key = flow_key(

@@ -4,7 +4,7 @@
 //! entries and every key is an allocated `String`, about 700 bytes for the three to six facts a
 //! reset carries, held for the connection's whole life. This is a vector of static keys kept
 //! in the same order as that map's (byte order of the key), so the JSON is identical; lookups
-//! scan a handful of entries.
+//! search them in that order.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -17,7 +17,7 @@ pub struct Evidence {
 impl Evidence {
     /// Sets `key` (replacing an earlier value, like a map).
     pub fn insert(&mut self, key: &'static str, value: Value) {
-        match self.entries.binary_search_by(|(kept, _)| kept.cmp(&key)) {
+        match self.position(key) {
             Ok(index) => {
                 if let Some(entry) = self.entries.get_mut(index) {
                     entry.1 = value;
@@ -28,10 +28,13 @@ impl Evidence {
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries
-            .iter()
-            .find(|(kept, _)| *kept == key)
-            .map(|(_, value)| value)
+        let index = self.position(key).ok()?;
+        self.entries.get(index).map(|(_, value)| value)
+    }
+
+    /// Where `key` is, or where it would go (entries are sorted by key).
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(kept, _)| (*kept).cmp(key))
     }
 
     pub fn contains_key(&self, key: &str) -> bool {

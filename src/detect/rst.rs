@@ -197,13 +197,9 @@ fn recheck_with_later_packets(connection: &Connection, record: &mut RstRecord) {
     if rst_ttl >= low && rst_ttl <= high {
         return;
     }
-    let usual_hops = i32::from(initial_ttl(high)) - i32::from(high);
-    let rst_hops = i32::from(initial_ttl(rst_ttl)) - i32::from(rst_ttl);
-    record.evidence.insert(
-        "ttl_mismatch",
-        json!({"rst_ttl": rst_ttl, "sender_ttl_range": [low, high], "sender_hops": usual_hops, "rst_hops": rst_hops,
-               "meaning": format!("the RST travelled {rst_hops} hop(s), the sender's packets {usual_hops}")}),
-    );
+    record
+        .evidence
+        .insert("ttl_mismatch", ttl_mismatch(rst_ttl, (low, high)));
     record.evidence.insert(
         "race",
         json!("the claimed sender kept sending with another TTL"),
@@ -253,6 +249,16 @@ fn initial_ttl(ttl: u8) -> u8 {
         .unwrap_or(255)
 }
 
+/// The `ttl_mismatch` evidence: a RST with TTL `rst_ttl` from a sender whose other segments
+/// came with TTLs in `sender_range`, and the hop counts both imply.
+fn ttl_mismatch(rst_ttl: u8, sender_range: (u8, u8)) -> Value {
+    let (low, high) = sender_range;
+    let usual_hops = i32::from(initial_ttl(high)) - i32::from(high);
+    let rst_hops = i32::from(initial_ttl(rst_ttl)) - i32::from(rst_ttl);
+    json!({"rst_ttl": rst_ttl, "sender_ttl_range": [low, high], "sender_hops": usual_hops, "rst_hops": rst_hops,
+           "meaning": format!("the RST travelled {rst_hops} hop(s), the sender's packets {usual_hops}")})
+}
+
 /// Collects signs that the RST did not come from the endpoint it claims; true if any.
 fn injection_evidence(
     segment: &Segment<'_, '_>,
@@ -266,13 +272,7 @@ fn injection_evidence(
     if let Some((low, high)) = sender.ttl_range
         && (ttl < low || ttl > high)
     {
-        let usual_hops = i32::from(initial_ttl(high)) - i32::from(high);
-        let rst_hops = i32::from(initial_ttl(ttl)) - i32::from(ttl);
-        evidence.insert(
-            "ttl_mismatch",
-            json!({"rst_ttl": ttl, "sender_ttl_range": [low, high], "sender_hops": usual_hops, "rst_hops": rst_hops,
-                   "meaning": format!("the RST travelled {rst_hops} hop(s), the sender's packets {usual_hops}")}),
-        );
+        evidence.insert("ttl_mismatch", ttl_mismatch(ttl, (low, high)));
         injected = true;
     }
     // Once the sender closed or reset, its socket is gone and the stack answers statelessly
