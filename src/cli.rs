@@ -176,14 +176,16 @@ pub struct DiagnosisArgs {
 }
 
 impl DiagnosisArgs {
-    /// The analysis settings these flags give; input-specific ones are left at their defaults.
-    pub fn config(&self) -> crate::config::AnalysisConfig {
+    /// The analysis settings these flags give for output in `format`; input-specific ones are
+    /// left at their defaults.
+    pub fn config(&self, format: Format) -> crate::config::AnalysisConfig {
         let mut config = crate::config::AnalysisConfig {
             idle_threshold_secs: self.idle_threshold,
             middlebox_timeouts_secs: self.middlebox_timeouts.clone(),
             show_secrets: self.show_secrets,
             keep_timelines: self.timeline,
             timeline_all: self.all,
+            records: crate::config::RecordsKept::for_output(format, self.timeline),
             ..crate::config::AnalysisConfig::default()
         };
         config.tracker.max_connections = self.max_connections.max(1);

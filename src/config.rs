@@ -27,6 +27,43 @@ pub struct AnalysisConfig {
     /// `--one-vantage`: the inputs are consecutive parts of one capture (`-w` rotation,
     /// `tcpdump -C`), so a connection continues across them instead of being a second copy.
     pub one_vantage: bool,
+    /// Which connection records the output needs.
+    pub records: RecordsKept,
+}
+
+/// Which connection records are built when a connection ends.
+///
+/// The table, kaprobe's default output, shows findings, sections and the summary; of a
+/// connection's record it reads only the timeline. Keeping every record for it made the
+/// default output's memory grow with the number of connections in the file (about 1 KiB
+/// each: gigabytes on a long capture of a busy load balancer), which the streaming analysis
+/// otherwise avoids. `--format json` needs them all, by design; `--format jsonl` streams them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordsKept {
+    All,
+    /// Only records with a timeline (`--format table --timeline`).
+    WithTimeline,
+    None,
+}
+
+impl RecordsKept {
+    /// The records `format` prints.
+    pub fn for_output(format: crate::cli::Format, timeline: bool) -> RecordsKept {
+        match format {
+            crate::cli::Format::Json | crate::cli::Format::Jsonl => RecordsKept::All,
+            crate::cli::Format::Table if timeline => RecordsKept::WithTimeline,
+            crate::cli::Format::Table => RecordsKept::None,
+        }
+    }
+
+    /// Whether a connection whose timeline is `timeline` gets a record.
+    pub fn wants(self, timeline: &[crate::report::Event]) -> bool {
+        match self {
+            RecordsKept::All => true,
+            RecordsKept::WithTimeline => !timeline.is_empty(),
+            RecordsKept::None => false,
+        }
+    }
 }
 
 impl AnalysisConfig {
@@ -58,6 +95,7 @@ impl Default for AnalysisConfig {
             max_timeline_events: 400,
             input_count: 1,
             one_vantage: false,
+            records: RecordsKept::All,
         }
     }
 }

@@ -313,7 +313,7 @@ mod with_libpcap {
     }
 
     fn analysis_config(args: &CaptureArgs) -> AnalysisConfig {
-        args.diagnosis.config()
+        args.diagnosis.config(args.output.format)
     }
 
     /// The ctrlc crate runs the handler on its own thread, so the handler may do anything;

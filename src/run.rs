@@ -83,7 +83,7 @@ fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
         ports: args.ports.clone(),
         input_count: args.files.len(),
         one_vantage: args.one_vantage,
-        ..args.diagnosis.config()
+        ..args.diagnosis.config(args.output.format)
     }
 }
 

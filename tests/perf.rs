@@ -213,3 +213,51 @@ fn corpus_reports_are_identical_whatever_the_thread_count() {
         );
     }
 }
+
+/// The table (the default output) prints findings, sections, the summary and, with
+/// `--timeline`, the timelines of some connections: it keeps only the records it prints, so
+/// its memory does not grow with the connections in the file. What it prints must not change.
+#[test]
+fn the_table_keeps_only_the_records_it_prints() {
+    use kaprobe::capture::file::CaptureReader;
+    use kaprobe::config::{AnalysisConfig, RecordsKept};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let capture = generated_capture(dir.path());
+    let path = capture.to_str().expect("utf-8 path");
+    let run = |records: RecordsKept, threads: usize| {
+        let config = AnalysisConfig {
+            keep_timelines: true,
+            records,
+            ..AnalysisConfig::default()
+        };
+        let reader = CaptureReader::open(path, 0).expect("open the capture");
+        kaprobe::run::analyze_inputs(vec![reader], config, None, true, threads)
+            .expect("analyze the capture")
+    };
+    let printed = |report: &kaprobe::report::Report| json!({"summary": report.summary, "findings": report.findings, "sections": report.sections});
+    for threads in [1, 3] {
+        let all = run(RecordsKept::All, threads);
+        let with_timeline = run(RecordsKept::WithTimeline, threads);
+        let none = run(RecordsKept::None, threads);
+        assert!(
+            all.connections.len() > 300,
+            "{} records",
+            all.connections.len()
+        );
+        let timelined: Vec<_> = all
+            .connections
+            .iter()
+            .filter(|record| !record.timeline.is_empty())
+            .map(|record| record.id)
+            .collect();
+        assert!(!timelined.is_empty() && timelined.len() < all.connections.len());
+        let kept: Vec<_> = with_timeline.connections.iter().map(|r| r.id).collect();
+        assert_eq!(
+            kept, timelined,
+            "threads {threads}: records with a timeline"
+        );
+        assert!(none.connections.is_empty(), "threads {threads}: no records");
+        assert_eq!(printed(&all), printed(&with_timeline), "threads {threads}");
+        assert_eq!(printed(&all), printed(&none), "threads {threads}");
+    }
+}

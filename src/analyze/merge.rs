@@ -128,6 +128,9 @@ impl Merger {
                 self.emit_own();
             }
             Item::Record(record) => self.record(*record),
+            Item::Unrecorded(provisional) => {
+                self.ids.remove(&provisional);
+            }
         }
     }
 

@@ -156,8 +156,12 @@ impl Shard {
         let timeline = self
             .outbox
             .take_timeline(Subject::Connection(connection.id), self.config.timeline_all);
-        let record = connection_record(&connection, details, timeline);
-        self.outbox.push(Item::Record(Box::new(record)));
+        if self.config.records.wants(&timeline) {
+            let record = connection_record(&connection, details, timeline);
+            self.outbox.push(Item::Record(Box::new(record)));
+        } else {
+            self.outbox.push(Item::Unrecorded(connection.id));
+        }
     }
 }
 

@@ -35,6 +35,9 @@ pub enum Item {
     Shared(Shared),
     /// Boxed: a record is several times the size of the other items.
     Record(Box<ConnectionRecord>),
+    /// In place of a record the output does not need ([`crate::config::RecordsKept`]): the
+    /// connection under this provisional id is over.
+    Unrecorded(ConnectionId),
 }
 
 impl Item {
