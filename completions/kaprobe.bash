@@ -88,7 +88,7 @@ _kaprobe() {
             return 0
             ;;
         kaprobe__subcmd__analyze)
-            opts="-q -h --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --host --port --one-vantage --threads --help"
+            opts="-q -h --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --findings-per-code --host --port --one-vantage --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +118,10 @@ _kaprobe() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --findings-per-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -138,7 +142,7 @@ _kaprobe() {
             return 0
             ;;
         kaprobe__subcmd__capture)
-            opts="-i -f -c -w -p -q -h --interface --filter --duration --count --write --rotate-size --snaplen --no-promisc --immediate --buffer-size --list-interfaces --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --help"
+            opts="-i -f -c -w -p -q -h --interface --filter --duration --count --write --rotate-size --snaplen --no-promisc --immediate --buffer-size --list-interfaces --format --fail-on --color --quiet --timeline --all --idle-threshold --middlebox-timeout --show-secrets --max-connections --findings-per-code --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +217,10 @@ _kaprobe() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --findings-per-code)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -45,6 +45,7 @@ never\t''"
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l idle-threshold -d 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l middlebox-timeout -d 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable. Advice is computed from the smallest' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l max-connections -d 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l findings-per-code -d 'Table: list at most N findings of each code, the earliest; a line under the table counts the others. 0 lists all. JSON always lists every finding' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l host -d 'Analyze only packets from or to this address (repeatable)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l port -d 'Analyze only TCP packets from or to this port (repeatable)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l threads -d 'Threads to use; 0 means one per core. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number' -r
@@ -75,6 +76,7 @@ never\t''"
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l idle-threshold -d 'Report connections idle at least this long without keepalive (e.g. 60s, 1.5m)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l middlebox-timeout -d 'Idle timeout of a device on the path (load balancer, firewall, NAT); repeatable. Advice is computed from the smallest' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l max-connections -d 'Track at most this many connections at once; the least recently active are finished early past it (a warning says so)' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l findings-per-code -d 'Table: list at most N findings of each code, the earliest; a line under the table counts the others. 0 lists all. JSON always lists every finding' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -s p -l no-promisc -d 'Do not put the interface into promiscuous mode (only traffic to and from this host, broadcast and joined multicast groups are seen)'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l immediate -d 'Immediate mode: packets are delivered one by one as they arrive instead of in blocks (more responsive, more CPU)'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand capture" -l list-interfaces -d 'List the interfaces libpcap can capture on, and exit'

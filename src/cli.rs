@@ -173,19 +173,26 @@ pub struct DiagnosisArgs {
     /// early past it (a warning says so).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
+    /// Table: list at most N findings of each code, the earliest; a line under the table
+    /// counts the others. 0 lists all. JSON always lists every finding.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub findings_per_code: usize,
 }
 
 impl DiagnosisArgs {
-    /// The analysis settings these flags give for output in `format`; input-specific ones are
-    /// left at their defaults.
-    pub fn config(&self, format: Format) -> crate::config::AnalysisConfig {
+    /// The analysis settings these flags give for `output`; input-specific ones are left at
+    /// their defaults.
+    pub fn config(&self, output: &OutputArgs) -> crate::config::AnalysisConfig {
+        let table = output.format == Format::Table;
         let mut config = crate::config::AnalysisConfig {
             idle_threshold_secs: self.idle_threshold,
             middlebox_timeouts_secs: self.middlebox_timeouts.clone(),
             show_secrets: self.show_secrets,
             keep_timelines: self.timeline,
             timeline_all: self.all,
-            records: crate::config::RecordsKept::for_output(format, self.timeline),
+            records: crate::config::RecordsKept::for_output(output.format, self.timeline),
+            findings_per_code: (table && self.findings_per_code > 0)
+                .then_some(self.findings_per_code),
             ..crate::config::AnalysisConfig::default()
         };
         config.tracker.max_connections = self.max_connections.max(1);

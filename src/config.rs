@@ -29,6 +29,9 @@ pub struct AnalysisConfig {
     pub one_vantage: bool,
     /// Which connection records the output needs.
     pub records: RecordsKept,
+    /// Keep at most this many findings of each code, the earliest (the table's
+    /// `--findings-per-code`); None keeps all (JSON). The summary counts every finding.
+    pub findings_per_code: Option<usize>,
 }
 
 /// Which connection records are built when a connection ends.
@@ -96,6 +99,7 @@ impl Default for AnalysisConfig {
             input_count: 1,
             one_vantage: false,
             records: RecordsKept::All,
+            findings_per_code: None,
         }
     }
 }

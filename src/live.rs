@@ -313,7 +313,7 @@ mod with_libpcap {
     }
 
     fn analysis_config(args: &CaptureArgs) -> AnalysisConfig {
-        args.diagnosis.config(args.output.format)
+        args.diagnosis.config(&args.output)
     }
 
     /// The ctrlc crate runs the handler on its own thread, so the handler may do anything;
@@ -418,7 +418,7 @@ mod with_libpcap {
         render(
             &report,
             &args.output,
-            args.diagnosis.timeline,
+            &args.diagnosis,
             crate::cli::thread_count(0),
         )?;
         if captured.stop_reason == StopReason::ReadError {

@@ -6,7 +6,7 @@ use crate::capture::file::CaptureReader;
 use crate::capture::merge::InputSet;
 use crate::capture::prefetch;
 use crate::capture::{Frame, RawPacket};
-use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, Format, OutputArgs};
+use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, DiagnosisArgs, Format, OutputArgs};
 use crate::config::AnalysisConfig;
 use crate::report::lines::LineOutput;
 use crate::report::{self, Report, Severity, Summary};
@@ -66,7 +66,7 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         _ => None,
     };
     let report = analyze_inputs(readers, config, stream, args.output.quiet, threads)?;
-    render(&report, &args.output, args.diagnosis.timeline, threads)?;
+    render(&report, &args.output, &args.diagnosis, threads)?;
     let outcome = outcome(&report.summary, &args.output);
     // The process ends right after: freeing a report of millions of records one allocation
     // at a time cost 4 % of a whole run, and the operating system reclaims it at once.
@@ -83,7 +83,7 @@ fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
         ports: args.ports.clone(),
         input_count: args.files.len(),
         one_vantage: args.one_vantage,
-        ..args.diagnosis.config(args.output.format)
+        ..args.diagnosis.config(&args.output)
     }
 }
 
@@ -234,7 +234,12 @@ fn update_progress(bar: &ProgressBar, inputs: &InputSet, open_connections: usize
 }
 
 /// Writes the report to stdout; `threads` render `--format json` in parallel.
-pub fn render(report: &Report, output: &OutputArgs, timeline: bool, threads: usize) -> Result<()> {
+pub fn render(
+    report: &Report,
+    output: &OutputArgs,
+    diagnosis: &DiagnosisArgs,
+    threads: usize,
+) -> Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, stdout.lock());
     match output.format {
@@ -245,7 +250,8 @@ pub fn render(report: &Report, output: &OutputArgs, timeline: bool, threads: usi
             let options = report::table::TableOptions {
                 color: use_color(output.color),
                 width: terminal_width(),
-                timeline,
+                timeline: diagnosis.timeline,
+                findings_per_code: diagnosis.findings_per_code,
             };
             report::table::write_report(report, &options, &mut out)
                 .context("writing the report")?;

@@ -261,3 +261,60 @@ fn the_table_keeps_only_the_records_it_prints() {
         assert_eq!(printed(&all), printed(&none), "threads {threads}");
     }
 }
+
+/// Of each finding code the table lists the earliest few (in its own order: severity, then
+/// time, then the order findings were made) and counts the others; nothing else changes.
+#[test]
+fn the_table_lists_the_earliest_findings_of_each_code_and_counts_the_rest() {
+    use kaprobe::capture::file::CaptureReader;
+    use kaprobe::config::AnalysisConfig;
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let capture = generated_capture(dir.path());
+    let path = capture.to_str().expect("utf-8 path");
+    let run = |findings_per_code: Option<usize>| {
+        let config = AnalysisConfig {
+            findings_per_code,
+            ..AnalysisConfig::default()
+        };
+        let reader = CaptureReader::open(path, 0).expect("open the capture");
+        kaprobe::run::analyze_inputs(vec![reader], config, None, true, 3)
+            .expect("analyze the capture")
+    };
+    let all = run(None);
+    let short = run(Some(2));
+    let mut expected_listed: Vec<&kaprobe::report::Finding> = Vec::new();
+    let mut expected_counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for finding in all.sorted_findings() {
+        let seen = expected_listed
+            .iter()
+            .filter(|f| (f.severity, f.code) == (finding.severity, finding.code))
+            .count();
+        if seen < 2 {
+            expected_listed.push(finding);
+        } else {
+            let key = (finding.severity.name(), finding.code);
+            *expected_counts.entry(key).or_default() += 1;
+        }
+    }
+    assert!(
+        !expected_counts.is_empty(),
+        "some code has more than two findings"
+    );
+    let listed = serde_json::to_value(short.sorted_findings()).expect("findings");
+    assert_eq!(
+        listed,
+        serde_json::to_value(&expected_listed).expect("findings")
+    );
+    let counts: BTreeMap<(&str, &str), u64> = short
+        .not_listed
+        .iter()
+        .map(|n| ((n.severity.name(), n.code), n.count))
+        .collect();
+    assert_eq!(counts, expected_counts);
+    assert_eq!(
+        serde_json::to_value(&short.summary).expect("summary"),
+        serde_json::to_value(&all.summary).expect("summary")
+    );
+    assert!(all.not_listed.is_empty());
+}

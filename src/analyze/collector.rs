@@ -4,22 +4,47 @@
 
 use crate::detect::outbox::Timelines;
 use crate::report::lines::LineOutput;
+use crate::report::shortlist::{NotListed, Shortlist};
 use crate::report::{ConnectionRecord, Event, Finding, Subject};
 use std::collections::BTreeMap;
 
 pub struct Collector {
-    pub findings: Vec<Finding>,
+    findings: Findings,
     /// With `--timeline`: subjects other than connections (theirs travel in their records).
     timelines: Option<Timelines>,
     stream: Option<LineOutput>,
 }
 
+/// Findings kept for the end: all of them for one document, the earliest of each code for a
+/// table (`--findings-per-code`).
+enum Findings {
+    All(Vec<Finding>),
+    Shortlist(Shortlist),
+}
+
 impl Collector {
-    pub fn new(timelines: Option<Timelines>, stream: Option<LineOutput>) -> Collector {
+    /// `findings_per_code`: keep only this many findings of each code (None: all).
+    pub fn new(
+        timelines: Option<Timelines>,
+        stream: Option<LineOutput>,
+        findings_per_code: Option<usize>,
+    ) -> Collector {
+        let findings = match findings_per_code {
+            Some(limit) => Findings::Shortlist(Shortlist::new(limit)),
+            None => Findings::All(Vec::new()),
+        };
         Collector {
-            findings: Vec::new(),
+            findings,
             timelines,
             stream,
+        }
+    }
+
+    /// The findings kept, in the order they were made, and counts of those not kept.
+    pub fn take_findings(&mut self) -> (Vec<Finding>, Vec<NotListed>) {
+        match std::mem::replace(&mut self.findings, Findings::All(Vec::new())) {
+            Findings::All(findings) => (findings, Vec::new()),
+            Findings::Shortlist(shortlist) => shortlist.finish(),
         }
     }
 
@@ -40,8 +65,11 @@ impl Collector {
         }
         if self.stream.is_some() {
             self.write_line("finding", &finding);
-        } else {
-            self.findings.push(finding);
+            return;
+        }
+        match &mut self.findings {
+            Findings::All(findings) => findings.push(finding),
+            Findings::Shortlist(shortlist) => shortlist.add(finding),
         }
     }
 

@@ -42,7 +42,7 @@ impl Merger {
             detectors: detect::shared_detectors(&config),
             summary: Summary::default(),
             outbox: Outbox::pass_all(wants_events),
-            collector: Collector::new(timelines, stream),
+            collector: Collector::new(timelines, stream, config.findings_per_code),
             connections: Vec::new(),
             ids: fast_hash_map(),
             next_id: 1,
@@ -197,14 +197,16 @@ impl Merger {
             .take_remaining_timelines(self.config.timeline_all);
         let mut connections = std::mem::take(&mut self.connections);
         crate::flow::sort_by_connection_id(&mut connections, |record| record.id);
+        let (findings, not_listed) = self.collector.take_findings();
         let mut report = Report {
             schema_version: SCHEMA_VERSION,
             inputs,
             summary: self.summary,
             connections,
-            findings: std::mem::take(&mut self.collector.findings),
+            findings,
             sections,
             other_timelines,
+            not_listed,
         };
         if evicted_for_capacity > 0
             && let Some(first) = report.inputs.first_mut()

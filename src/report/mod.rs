@@ -6,6 +6,7 @@
 
 pub mod json;
 pub mod lines;
+pub mod shortlist;
 pub mod table;
 
 use crate::capture::InputSummary;
@@ -255,6 +256,9 @@ pub struct Report {
     /// Timelines of subjects that are not connections (VRRP groups), for `--timeline`.
     #[serde(skip)]
     pub other_timelines: BTreeMap<Subject, Vec<Event>>,
+    /// Findings counted but not kept (the table's `--findings-per-code`).
+    #[serde(skip)]
+    pub not_listed: Vec<shortlist::NotListed>,
 }
 
 impl Report {

@@ -15,6 +15,8 @@ pub struct TableOptions {
     /// Terminal width, or None when not a terminal.
     pub width: Option<u16>,
     pub timeline: bool,
+    /// The findings listed of each code (`--findings-per-code`), for the line on the others.
+    pub findings_per_code: usize,
 }
 
 pub fn write_report(
@@ -23,6 +25,7 @@ pub fn write_report(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     write_findings(report, options, out)?;
+    write_not_listed(report, options, out)?;
     write_http_hops(report, out)?;
     write_vrrp_masters(report, out)?;
     write_summary(report, out)?;
@@ -79,6 +82,35 @@ fn write_findings(report: &Report, options: &TableOptions, out: &mut dyn Write) 
         table.add_row(finding_row(finding, options.color));
     }
     writeln!(out, "{table}")
+}
+
+/// One line per code whose findings were not all listed, so that none goes unseen.
+fn write_not_listed(
+    report: &Report,
+    options: &TableOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if report.not_listed.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = report.not_listed.iter().map(|n| n.count).sum();
+    writeln!(
+        out,
+        "{total} more findings not listed, beyond the first {} of each code (--findings-per-code 0 lists all, as does --format json):",
+        options.findings_per_code
+    )?;
+    for not_listed in &report.not_listed {
+        writeln!(
+            out,
+            "  {:<8} {:<28} {} more, {} to {}",
+            not_listed.severity.name(),
+            not_listed.code,
+            not_listed.count,
+            not_listed.first,
+            not_listed.last
+        )?;
+    }
+    Ok(())
 }
 
 fn finding_row(finding: &Finding, color: bool) -> Vec<Cell> {
