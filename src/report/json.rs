@@ -1,24 +1,26 @@
 //! `--format json`: the whole report as one JSON document (schema in docs/json.md).
 //!
 //! The document is the same bytes `serde_json::to_writer_pretty` would write, built faster:
-//! indentation goes out in one write per line ([`Indented`]), and connection records — most
-//! of the document — are rendered on several threads in chunks, then written in order.
+//! indentation goes out in one write per line ([`Indented`]), and the long arrays (connection
+//! records, findings, HTTP hops: nearly all of the document) are rendered on several threads
+//! in chunks, then written in order.
 //!
 //! Memory: the report holds one record per connection until the end (docs/performance.md
-//! measures it); rendering adds at most two chunks of [`CHUNK_RECORDS`] records per thread.
+//! measures it); rendering adds at most two chunks of [`CHUNK_ITEMS`] items per thread.
 //! For captures with millions of connections use `--format jsonl`, which streams.
 
-use super::{ConnectionRecord, Report};
+use super::Report;
+use crate::detect::Section;
 use serde::Serialize;
 use serde_json::ser::Formatter;
 use std::io::{self, Write};
 use std::sync::mpsc;
 
-/// Connection records rendered per chunk: large enough that handing a chunk between threads
-/// costs nothing next to rendering it, small enough to keep the rendered text in cache.
-const CHUNK_RECORDS: usize = 256;
+/// Array items rendered per chunk: large enough that handing a chunk between threads costs
+/// nothing next to rendering it, small enough to keep the rendered text in cache.
+const CHUNK_ITEMS: usize = 256;
 
-/// Writes the report. `threads` (at least 1) render connection records in parallel.
+/// Writes the report. `threads` (at least 1) render the long arrays in parallel.
 pub fn write_document(report: &Report, out: &mut dyn Write, threads: usize) -> io::Result<()> {
     let mut document = Document { out, first: true };
     document.out.write_all(b"{")?;
@@ -26,10 +28,17 @@ pub fn write_document(report: &Report, out: &mut dyn Write, threads: usize) -> i
     document.field("inputs", &report.inputs)?;
     document.field("summary", &report.summary)?;
     document.key("connections")?;
-    write_connections(&report.connections, document.out, threads)?;
-    document.field("findings", &report.findings)?;
+    write_array(&report.connections, document.out, threads)?;
+    document.key("findings")?;
+    write_array(&report.findings, document.out, threads)?;
     for (name, section) in &report.sections {
-        document.field(name, section)?;
+        match section {
+            Section::HttpHops(hops) => {
+                document.key(name)?;
+                write_array(hops, document.out, threads)?;
+            }
+            Section::Value(_) => document.field(name, section)?,
+        }
     }
     document.out.write_all(b"\n}\n")
 }
@@ -60,19 +69,19 @@ fn write_value<W: Write, T: Serialize + ?Sized>(out: W, value: &T, level: usize)
     value.serialize(&mut serializer).map_err(io::Error::from)
 }
 
-/// The `connections` array: chunks rendered by `threads` workers (chunk `i` by worker
+/// A top-level array: chunks rendered by `threads` workers (chunk `i` by worker
 /// `i % threads`), received and written in order. Each worker's channel holds one finished
-/// chunk, so memory stays bounded however many connections there are.
-fn write_connections(
-    records: &[ConnectionRecord],
+/// chunk, so memory stays bounded however long the array is.
+fn write_array<T: Serialize + Sync>(
+    items: &[T],
     out: &mut dyn Write,
     threads: usize,
 ) -> io::Result<()> {
-    if records.is_empty() {
+    if items.is_empty() {
         return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
-    let chunks: Vec<&[ConnectionRecord]> = records.chunks(CHUNK_RECORDS).collect();
+    let chunks: Vec<&[T]> = items.chunks(CHUNK_ITEMS).collect();
     let threads = threads.clamp(1, chunks.len());
     if threads == 1 {
         let mut text = Vec::new();
@@ -87,8 +96,8 @@ fn write_connections(
     out.write_all(b"\n  ]")
 }
 
-fn write_chunks_in_parallel(
-    chunks: &[&[ConnectionRecord]],
+fn write_chunks_in_parallel<T: Serialize + Sync>(
+    chunks: &[&[T]],
     out: &mut dyn Write,
     threads: usize,
 ) -> io::Result<()> {
@@ -123,9 +132,9 @@ fn write_chunks_in_parallel(
     })
 }
 
-/// Records as array elements at indentation level 2, each preceded by its separator.
-fn render_chunk(
-    chunk: &[ConnectionRecord],
+/// Items as array elements at indentation level 2, each preceded by its separator.
+fn render_chunk<T: Serialize>(
+    chunk: &[T],
     first_chunk: bool,
     text: &mut Vec<u8>,
 ) -> io::Result<()> {
@@ -258,5 +267,33 @@ mod tests {
             String::from_utf8(ours).unwrap(),
             serde_json::to_string_pretty(&value).unwrap()
         );
+    }
+
+    /// Arrays longer than a chunk, rendered on several threads, are written in order with
+    /// the pretty printer's separators at chunk edges.
+    #[test]
+    fn long_arrays_are_the_pretty_printers_bytes_whatever_the_threads() {
+        let items: Vec<serde_json::Value> = (0..CHUNK_ITEMS * 3 + 5)
+            .map(|i| json!({"id": i, "list": [i, "x\ny"], "empty": {}}))
+            .collect();
+        let expected = serde_json::to_string_pretty(&json!({"empty": [], "items": items})).unwrap();
+        for threads in [1, 2, 5] {
+            let mut out = Vec::new();
+            let mut document = Document {
+                out: &mut out,
+                first: true,
+            };
+            document.out.write_all(b"{").unwrap();
+            document.key("empty").unwrap();
+            write_array::<serde_json::Value>(&[], document.out, threads).unwrap();
+            document.key("items").unwrap();
+            write_array(&items, document.out, threads).unwrap();
+            document.out.write_all(b"\n}").unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                expected,
+                "threads {threads}"
+            );
+        }
     }
 }
