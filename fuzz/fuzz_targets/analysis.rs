@@ -4,7 +4,7 @@
 
 use kaprobe::analyze::Analysis;
 use kaprobe::capture::{InputSummary, RawPacket};
-use kaprobe::config::AnalysisConfig;
+use kaprobe::config::{AnalysisConfig, RecordsKept};
 use kaprobe_fuzz::{Frames, Settings, render_everything};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,6 +17,12 @@ fuzz_target!(|data: &[u8]| {
         keep_timelines: settings.keep_timelines,
         timeline_all: settings.timeline_all,
         show_secrets: settings.show_secrets,
+        records: if settings.table_only {
+            RecordsKept::WithTimeline
+        } else {
+            RecordsKept::All
+        },
+        findings_per_code: settings.table_only.then_some(1),
         ..AnalysisConfig::default()
     };
     if settings.small_table {

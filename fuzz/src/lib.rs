@@ -34,6 +34,7 @@ pub fn render_everything(report: &Report, color: bool) {
         color,
         width: Some(80),
         timeline: true,
+        findings_per_code: 1,
     };
     let _ = table::write_report(report, &options, &mut sink);
 }
@@ -45,6 +46,8 @@ pub struct Settings {
     /// A tiny connection cap, so eviction is exercised.
     pub small_table: bool,
     pub show_secrets: bool,
+    /// What the table keeps: records only with a timeline, one finding of each code.
+    pub table_only: bool,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
             timeline_all: byte & 2 != 0,
             small_table: byte & 4 != 0,
             show_secrets: byte & 8 != 0,
+            table_only: byte & 16 != 0,
         }
     }
 }
