@@ -4,7 +4,6 @@
 
 use kaprobe::analyze::Analysis;
 use kaprobe::capture::{InputSummary, RawPacket};
-use kaprobe::config::{AnalysisConfig, RecordsKept};
 use kaprobe_fuzz::{Frames, Settings, render_everything};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,18 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let settings = Settings::from_byte(*settings);
-    let mut config = AnalysisConfig {
-        keep_timelines: settings.keep_timelines,
-        timeline_all: settings.timeline_all,
-        show_secrets: settings.show_secrets,
-        records: if settings.table_only {
-            RecordsKept::WithTimeline
-        } else {
-            RecordsKept::All
-        },
-        findings_per_code: settings.table_only.then_some(1),
-        ..AnalysisConfig::default()
-    };
+    let mut config = settings.config();
     if settings.small_table {
         config.tracker.max_connections = 4;
     }

@@ -6,6 +6,7 @@
 //! end takes what is left. Time steps may be negative (clocks go backwards in real captures).
 
 use kaprobe::capture::{LinkType, RawPacket};
+use kaprobe::config::{AnalysisConfig, RecordsKept};
 use kaprobe::report::{Report, json, table};
 use kaprobe::time::Timestamp;
 
@@ -58,6 +59,22 @@ impl Settings {
             small_table: byte & 4 != 0,
             show_secrets: byte & 8 != 0,
             table_only: byte & 16 != 0,
+        }
+    }
+
+    /// The analysis settings the byte stands for (the connection cap aside).
+    pub fn config(&self) -> AnalysisConfig {
+        AnalysisConfig {
+            keep_timelines: self.keep_timelines,
+            timeline_all: self.timeline_all,
+            show_secrets: self.show_secrets,
+            records: if self.table_only {
+                RecordsKept::WithTimeline
+            } else {
+                RecordsKept::All
+            },
+            findings_per_code: self.table_only.then_some(1),
+            ..AnalysisConfig::default()
         }
     }
 }

@@ -33,18 +33,17 @@ pub struct Shortlist {
 #[derive(Default)]
 struct Earliest {
     kept: BinaryHeap<Entry>,
-    not_listed: Option<(u64, Timestamp, Timestamp)>,
+    not_listed: Option<NotListed>,
 }
 
 struct Entry {
-    ts: Timestamp,
     sequence: u64,
     finding: Finding,
 }
 
 impl Entry {
     fn order(&self) -> (Timestamp, u64) {
-        (self.ts, self.sequence)
+        (self.finding.ts, self.sequence)
     }
 }
 
@@ -69,11 +68,18 @@ impl Ord for Entry {
 }
 
 impl Earliest {
-    fn count_out(&mut self, ts: Timestamp) {
-        let (count, first, last) = self.not_listed.get_or_insert((0, ts, ts));
-        *count += 1;
-        *first = (*first).min(ts);
-        *last = (*last).max(ts);
+    fn count_out(&mut self, finding: &Finding) {
+        let ts = finding.ts;
+        let not_listed = self.not_listed.get_or_insert(NotListed {
+            severity: finding.severity,
+            code: finding.code,
+            count: 0,
+            first: ts,
+            last: ts,
+        });
+        not_listed.count += 1;
+        not_listed.first = not_listed.first.min(ts);
+        not_listed.last = not_listed.last.max(ts);
     }
 }
 
@@ -89,7 +95,6 @@ impl Shortlist {
 
     pub fn add(&mut self, finding: Finding) {
         let entry = Entry {
-            ts: finding.ts,
             sequence: self.next_sequence,
             finding,
         };
@@ -111,7 +116,7 @@ impl Shortlist {
             entry
         };
         drop(latest);
-        earliest.count_out(out.ts);
+        earliest.count_out(&out.finding);
     }
 
     /// The listed findings in the order they were made, and the counts of the others, most
@@ -119,17 +124,9 @@ impl Shortlist {
     pub fn finish(self) -> (Vec<Finding>, Vec<NotListed>) {
         let mut listed = Vec::new();
         let mut not_listed = Vec::new();
-        for ((severity, code), earliest) in self.codes {
+        for earliest in self.codes.into_values() {
             listed.extend(earliest.kept.into_vec());
-            if let Some((count, first, last)) = earliest.not_listed {
-                not_listed.push(NotListed {
-                    severity,
-                    code,
-                    count,
-                    first,
-                    last,
-                });
-            }
+            not_listed.extend(earliest.not_listed);
         }
         listed.sort_unstable_by_key(|entry| entry.sequence);
         not_listed.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
