@@ -82,14 +82,16 @@ pub struct IdleCloses {
 }
 
 impl IdleCloses {
+    /// Connections are added as they end, not as they closed: the earliest close is kept,
+    /// whichever connection ended first.
     pub fn add(&mut self, seconds: f64, ts: Timestamp) {
         if self.count == 0 {
             self.min_s = seconds;
             self.max_s = seconds;
-            self.first_ts = Some(ts);
         }
         self.min_s = self.min_s.min(seconds);
         self.max_s = self.max_s.max(seconds);
+        self.first_ts = Some(self.first_ts.map_or(ts, |first| first.min(ts)));
         self.count += 1;
     }
 }
