@@ -8,7 +8,12 @@
 //!
 //! A closed connection (both FINs, or a RST) keeps its full state for a short grace period, so
 //! that the final ACK, retransmitted FINs and segments racing a RST are still analyzed as part
-//! of it (Zeek's `tcp_close_delay` and `tcp_reset_delay` are the same 5 s). Then it is
+//! of it (Zeek's `tcp_close_delay` and `tcp_reset_delay` are the same 5 s). A connection whose
+//! two FINs were both acknowledged keeps it 1 s only: TCP has nothing left to send on it, and
+//! what can still come (frames duplicated or reordered on the way) comes within milliseconds,
+//! while at tens of thousands of connections per second the 5 s of closed connections doubled
+//! the connections held (docs/performance.md, tenth pass). A FIN left unacknowledged keeps the
+//! 5 s, so its retransmissions are still counted on the connection. Then it is
 //! finished and only a tombstone (src/flow/tombstones.rs) stays for the linger time: a
 //! straggler that arrives later is counted as late rather than starting a phantom mid-stream
 //! connection, and full state follows open connections instead of the connection rate (at
@@ -32,6 +37,8 @@ pub struct TrackerConfig {
     /// A closed connection keeps its full state this long after its last segment: segments in
     /// this window are analyzed as part of it.
     pub closed_grace_secs: f64,
+    /// The same for a connection whose FINs were both acknowledged ([`Connection::close_acknowledged`]).
+    pub acknowledged_close_grace_secs: f64,
     /// A closed connection's tuple is remembered between half this and this long after it was
     /// finished (renewed by stragglers): segments then are counted as late, not taken for a
     /// new connection.
@@ -48,6 +55,7 @@ impl Default for TrackerConfig {
         TrackerConfig {
             idle_horizon_secs: 9000.0,
             closed_grace_secs: 5.0,
+            acknowledged_close_grace_secs: 1.0,
             closed_linger_secs: 60.0,
             min_probe_idle_secs: 0.5,
             max_connections: 1_000_000,
@@ -182,8 +190,11 @@ impl Tracker {
         let mut analysis = connection.apply(side, ts, &segment, min_idle);
         analysis.opened = opened;
         if !was_closed && connection.state.is_closed() {
+            // Checked first at the shortest grace: the final ACK that makes it the short one
+            // usually comes after the segment that closed it. The check queues it again if its
+            // own grace runs longer.
             self.closing.push(Due {
-                due: ts.plus_secs(self.config.closed_grace_secs),
+                due: ts.plus_secs(self.config.acknowledged_close_grace_secs),
                 id: connection.id,
                 hash,
             });
@@ -277,7 +288,6 @@ impl Tracker {
     /// connection that got a segment since its check was queued (the last ACK after the
     /// FINs) is checked again at the end of its new grace.
     fn finish_closed(&mut self, now: Timestamp) {
-        let grace = self.config.closed_grace_secs;
         while let Some(next) = self.closing.peek()
             && next.due <= now
             && let Some(Due { id, hash, .. }) = self.closing.pop()
@@ -286,7 +296,7 @@ impl Tracker {
                 continue; // finished otherwise
             };
             // Still closed: a closed state never reopens (`Connection::apply`).
-            let due = connection.last_seen.plus_secs(grace);
+            let due = connection.last_seen.plus_secs(self.grace_of(connection));
             if due > now {
                 self.closing.push(Due { due, id, hash });
                 continue;
@@ -298,8 +308,17 @@ impl Tracker {
         }
     }
 
+    /// How long a closed connection keeps its full state after its last segment.
+    fn grace_of(&self, connection: &Connection) -> f64 {
+        if connection.close_acknowledged() {
+            self.config.acknowledged_close_grace_secs
+        } else {
+            self.config.closed_grace_secs
+        }
+    }
+
     fn bury(&mut self, tuple_hash: u64, now: Timestamp) {
-        if self.config.closed_linger_secs > self.config.closed_grace_secs {
+        if self.config.closed_linger_secs > self.config.acknowledged_close_grace_secs {
             self.tombstones.bury(tuple_hash, now);
         }
     }
@@ -455,11 +474,24 @@ mod tests {
         destination: Endpoint,
         flags: u8,
     ) -> (ConnectionId, bool) {
+        let seq = 1000 + second as u32 * 100;
+        send_at(tracker, second * 1000, source, destination, flags, (seq, 0))
+    }
+
+    /// One segment at `millis` with its own sequence and acknowledgment numbers.
+    fn send_at(
+        tracker: &mut Tracker,
+        millis: i64,
+        source: Endpoint,
+        destination: Endpoint,
+        flags: u8,
+        (seq, ack): (u32, u32),
+    ) -> (ConnectionId, bool) {
         let tcp = TcpSegment {
             source_port: source.port,
             destination_port: destination.port,
-            seq: 1000 + second as u32 * 100,
-            ack: 0,
+            seq,
+            ack,
             flags: TcpFlags(flags),
             window: 65535,
             options: TcpOptions::default(),
@@ -473,7 +505,7 @@ mod tests {
         };
         let key = FlowKey::new(0, 0, None, source, destination);
         match tracker.track(
-            Timestamp::from_nanos(second * 1_000_000_000),
+            Timestamp::from_nanos(millis * 1_000_000),
             key,
             source,
             destination,
@@ -524,6 +556,81 @@ mod tests {
         send(&mut tracker, 160, other_client, other_port, TcpFlags::ACK);
         let (picked_up, late) = send(&mut tracker, 161, client, server, TcpFlags::ACK);
         assert!(!late && picked_up != first);
+    }
+
+    /// A handshake at 0 s, then both FINs at 1 s (the server's first); `last_ack` says
+    /// whether the client's FIN gets its ACK.
+    fn open_and_close(
+        tracker: &mut Tracker,
+        client: Endpoint,
+        server: Endpoint,
+        last_ack: bool,
+    ) -> ConnectionId {
+        let ack = TcpFlags::ACK;
+        let (id, _) = send_at(tracker, 0, client, server, TcpFlags::SYN, (100, 0));
+        send_at(tracker, 1, server, client, TcpFlags::SYN | ack, (500, 101));
+        send_at(tracker, 2, client, server, ack, (101, 501));
+        send_at(
+            tracker,
+            1000,
+            server,
+            client,
+            TcpFlags::FIN | ack,
+            (501, 101),
+        );
+        send_at(
+            tracker,
+            1001,
+            client,
+            server,
+            TcpFlags::FIN | ack,
+            (101, 502),
+        );
+        if last_ack {
+            send_at(tracker, 1002, server, client, ack, (502, 102));
+        }
+        id
+    }
+
+    #[test]
+    fn a_close_with_both_fins_acknowledged_keeps_a_short_grace() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let (client, server, other) = (endpoint(2, 40000), endpoint(1, 80), endpoint(3, 40000));
+        let closed = open_and_close(&mut tracker, client, server, true);
+        send_at(&mut tracker, 1900, other, server, TcpFlags::SYN, (1, 0));
+        assert!(ended_ids(&mut tracker).is_empty(), "within 1 s of the ACK");
+        send_at(&mut tracker, 2100, other, server, TcpFlags::ACK, (2, 0));
+        assert_eq!(ended_ids(&mut tracker), vec![closed.0]);
+        // A duplicate after that is counted as late, not taken for a new connection.
+        let (_, late) = send_at(
+            &mut tracker,
+            2500,
+            client,
+            server,
+            TcpFlags::ACK,
+            (102, 502),
+        );
+        assert!(late);
+    }
+
+    #[test]
+    fn a_fin_never_acknowledged_keeps_the_full_grace_for_its_retransmissions() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let (client, server, other) = (endpoint(2, 40000), endpoint(1, 80), endpoint(3, 40000));
+        let closed = open_and_close(&mut tracker, client, server, false);
+        send_at(&mut tracker, 3000, other, server, TcpFlags::SYN, (1, 0));
+        assert!(ended_ids(&mut tracker).is_empty());
+        let retransmitted_fin = (101, 502);
+        let fin = TcpFlags::FIN | TcpFlags::ACK;
+        let resent = send_at(&mut tracker, 4000, client, server, fin, retransmitted_fin);
+        assert_eq!(resent, (closed, false), "part of the connection");
+        send_at(&mut tracker, 8900, other, server, TcpFlags::ACK, (2, 0));
+        assert!(
+            ended_ids(&mut tracker).is_empty(),
+            "5 s from the last segment"
+        );
+        send_at(&mut tracker, 9100, other, server, TcpFlags::ACK, (2, 0));
+        assert_eq!(ended_ids(&mut tracker), vec![closed.0]);
     }
 
     #[test]

@@ -207,8 +207,9 @@ impl FindingCounts {
 pub struct Summary {
     pub packets: u64,
     pub tcp_connections: u64,
-    /// Segments on the tuple of a closed connection more than 5 s after its last segment
-    /// (`TrackerConfig::closed_grace_secs`): counted here, not analyzed (see src/flow/tracker.rs).
+    /// Segments on the tuple of a closed connection past its grace (5 s after its last
+    /// segment, 1 s once both FINs were acknowledged; `TrackerConfig`): counted here, not
+    /// analyzed (see src/flow/tracker.rs).
     pub late_segments: u64,
     pub keepalive_probes: u64,
     pub keepalive_acks: u64,
