@@ -228,8 +228,8 @@ fn connection_record(
 ) -> ConnectionRecord {
     ConnectionRecord {
         id: connection.id,
-        client: connection.client.endpoint,
-        server: connection.server.endpoint,
+        client: connection.client_endpoint(),
+        server: connection.server_endpoint(),
         input: connection.key.input,
         vlan: connection.key.vlan,
         start: connection.start,

@@ -38,7 +38,7 @@ impl Detector for BlackHoleDetector {
             .collect();
         let mut evidence = Map::new();
         evidence.insert("idle_s".into(), json!(crate::report::round_millis(idle)));
-        evidence.insert("sender".into(), json!(sender.endpoint));
+        evidence.insert("sender".into(), json!(connection.endpoint(side)));
         evidence.insert("retransmissions".into(), json!(sender.retransmissions));
         evidence.insert(
             "unanswered_for_s".into(),
@@ -55,7 +55,7 @@ impl Detector for BlackHoleDetector {
             message: format!(
                 "After {} idle, {} sent data and retransmitted it {} times over {} with no answer and no RST: a device on the path forgot the connection and silently drops it{}.",
                 human_duration(idle),
-                sender.endpoint,
+                connection.endpoint(side),
                 sender.retransmissions,
                 human_duration(trying_for),
                 if droppers.is_empty() { String::new() } else { format!(" (idle matches {})", droppers.join(", ")) }

@@ -248,7 +248,7 @@ impl KeepaliveDetector {
         let connection = segment.connection;
         let ts = segment.packet.ts;
         let idle = connection.data_idle_nanos(ts) as f64 / 1e9;
-        let endpoint = connection.half(side).endpoint;
+        let endpoint = connection.endpoint(side);
         let state = self.connections.entry(connection.id).or_default();
         let sender = state.senders[slot(side)]
             .get_or_insert_with(|| ProbeSender::new(endpoint, ts, idle, segment.tcp.payload_len));
@@ -291,7 +291,7 @@ impl KeepaliveDetector {
         };
         let rtt = sender.record_answer(ts);
         let text = format!("keepalive ACK after {}", human_duration(rtt));
-        let from = connection.half(side).endpoint;
+        let from = connection.endpoint(side);
         context.event(
             Event::new(
                 ts,
@@ -337,7 +337,7 @@ fn heartbeat_list(connection: &Connection, state: &ConnectionKeepalive) -> Vec<V
             let heartbeat = &state.heartbeats[slot(side)];
             heartbeat.period.map(|period| {
                 json!({
-                    "endpoint": connection.half(side).endpoint,
+                    "endpoint": connection.endpoint(side),
                     "period_s": round_millis(period),
                     "repeats": heartbeat.gaps + 1,
                 })
@@ -374,8 +374,8 @@ fn settings_finding(connection: &Connection, senders: &[Value], context: &mut Co
         subject: Subject::Connection(connection.id),
         message: format!(
             "TCP keepalive on {} -> {}: {}",
-            connection.client.endpoint,
-            connection.server.endpoint,
+            connection.client_endpoint(),
+            connection.server_endpoint(),
             described.join("; ")
         ),
         advice,
@@ -430,7 +430,7 @@ fn dead_peer_finding(
         },
         human_duration(sender.idle_before_first_probe),
         human_duration(interval),
-        connection.half(side.other()).endpoint,
+        connection.endpoint(side.other()),
         human_duration(detection),
         human_duration(sender.idle_before_first_probe),
         human_duration(interval),
@@ -520,8 +520,8 @@ fn idle_finding(
         subject: Subject::Connection(connection.id),
         message: format!(
             "{} -> {} sat idle {} with no TCP keepalive probes or heartbeats from either side, {consequence}.",
-            connection.client.endpoint,
-            connection.server.endpoint,
+            connection.client_endpoint(),
+            connection.server_endpoint(),
             human_duration(idle)
         ),
         advice: format!(

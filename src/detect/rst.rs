@@ -149,7 +149,7 @@ fn classify(segment: &Segment<'_, '_>, side: Side, config: &AnalysisConfig) -> R
     if let Some(id) = segment.ip.ip_id {
         evidence.insert("ip_id", json!(id));
     }
-    let injected = injection_evidence(segment, sender, peer, connection, &mut evidence);
+    let injected = injection_evidence(segment, side, connection, &mut evidence);
     let idle = idle_before(connection, ts, config, &mut evidence);
     let class = if connection.state == ConnectionState::Refused {
         "refused"
@@ -173,7 +173,7 @@ fn classify(segment: &Segment<'_, '_>, side: Side, config: &AnalysisConfig) -> R
     };
     RstRecord {
         ts,
-        from: sender.endpoint,
+        from: connection.endpoint(side),
         class,
         evidence,
     }
@@ -262,11 +262,11 @@ fn ttl_mismatch(rst_ttl: u8, sender_range: (u8, u8)) -> Value {
 /// Collects signs that the RST did not come from the endpoint it claims; true if any.
 fn injection_evidence(
     segment: &Segment<'_, '_>,
-    sender: &HalfState,
-    peer: &HalfState,
+    side: Side,
     connection: &Connection,
     evidence: &mut Evidence,
 ) -> bool {
+    let (sender, peer) = (connection.half(side), connection.half(side.other()));
     let mut injected = false;
     let ttl = segment.ip.ttl;
     if let Some((low, high)) = sender.ttl_range
@@ -294,9 +294,9 @@ fn injection_evidence(
     if let (Some(rtt), Some(trigger)) = (connection.path_rtt(), peer.last_seen) {
         let delay = segment.packet.ts.secs_since(trigger);
         let sender_is_far = connection
-            .handshake_server_rtt
+            .handshake_server_rtt()
             .is_some_and(|far| far > rtt * 0.5)
-            == (sender.endpoint == connection.server.endpoint);
+            == (side == Side::Server);
         if rtt >= 0.002 && sender_is_far && delay >= 0.0 && delay < rtt * 0.5 {
             evidence.insert("too_fast", json!({"delay_s": delay, "path_rtt_s": rtt}));
             injected = true;
@@ -388,7 +388,8 @@ fn report(connection: &Connection, rst: &RstRecord, context: &mut Context<'_>) {
 fn explain(connection: &Connection, rst: &RstRecord, config: &AnalysisConfig) -> (String, String) {
     let route = format!(
         "{} -> {}",
-        connection.client.endpoint, connection.server.endpoint
+        connection.client_endpoint(),
+        connection.server_endpoint()
     );
     match rst.class {
         "refused" => (

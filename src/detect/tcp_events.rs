@@ -26,8 +26,7 @@ impl Detector for TcpEvents {
         let ts = segment.packet.ts;
         let from = segment
             .connection
-            .half(segment.analysis.side.unwrap_or(crate::flow::Side::Client))
-            .endpoint;
+            .endpoint(segment.analysis.side.unwrap_or(crate::flow::Side::Client));
         let idle = segment.analysis.idle_before_secs();
         if idle >= IDLE_EVENT_MIN_SECS {
             context.event(Event::new(

@@ -410,16 +410,12 @@ fn new_connection(
     } else {
         (guess_client(source, destination), true)
     };
-    let server = if client == source {
-        destination
-    } else {
-        source
-    };
     Connection {
         id,
+        client_is_low: client == key.low,
         key,
-        client: HalfState::new(client),
-        server: HalfState::new(server),
+        client: HalfState::default(),
+        server: HalfState::default(),
         roles_inferred,
         start: ts,
         last_seen: ts,
@@ -429,8 +425,8 @@ fn new_connection(
         max_idle_nanos: 0,
         max_idle_end: None,
         synack_at: None,
-        handshake_server_rtt: None,
-        handshake_client_rtt: None,
+        syn_before_synack: false,
+        handshake_ack_at: None,
     }
 }
 

@@ -81,8 +81,8 @@ fn collect_messages(fresh: &mut Fresh, key: HopKey, context: &mut Context<'_>) {
 
 fn hop_key(connection: &Connection) -> HopKey {
     HopKey {
-        client: connection.client.endpoint.ip,
-        server: connection.server.endpoint,
+        client: connection.client_endpoint().ip,
+        server: connection.server_endpoint(),
     }
 }
 
@@ -139,7 +139,7 @@ impl Detector for HttpDetector {
         collect_messages(&mut self.fresh, key, context);
         let story = &conversation.story;
         let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
-        let http_port = HTTP_PORTS.contains(&connection.server.endpoint.port);
+        let http_port = HTTP_PORTS.contains(&connection.server_endpoint().port);
         // A connection that never completed a message (a head over the size cap, bytes that
         // are not HTTP) still gets its notes on an HTTP port, so the problem is visible.
         let worth_a_note = http_port && (story.not_http || !story.notes().is_empty());
