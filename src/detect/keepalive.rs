@@ -16,7 +16,7 @@ use super::{Context, Details, Detector, Segment};
 use crate::config::AnalysisConfig;
 use crate::explain::code;
 use crate::flow::hash::FastHashMap;
-use crate::flow::{Connection, ConnectionId, ConnectionState, Endpoint, Side};
+use crate::flow::{Connection, ConnectionId, ConnectionState, Side};
 use crate::knowledge::keepalive_defaults::{match_profile, recommended_time_below};
 use crate::report::{Event, Finding, Severity, Subject, round_micros, round_millis};
 use crate::time::{Timestamp, human_duration};
@@ -53,9 +53,9 @@ fn slot(side: Side) -> usize {
     }
 }
 
-/// Everything learned about one endpoint's probes on one connection.
+/// Everything learned about one endpoint's probes on one connection (the endpoint itself is
+/// the connection's, [`Connection::endpoint`]).
 struct ProbeSender {
-    endpoint: Endpoint,
     probe_payload: u32,
     probes: u32,
     answered: u32,
@@ -75,9 +75,8 @@ struct ProbeSender {
 }
 
 impl ProbeSender {
-    fn new(endpoint: Endpoint, ts: Timestamp, idle: f64, payload: u32) -> ProbeSender {
+    fn new(ts: Timestamp, idle: f64, payload: u32) -> ProbeSender {
         ProbeSender {
-            endpoint,
             probe_payload: payload,
             probes: 0,
             answered: 0,
@@ -251,7 +250,7 @@ impl KeepaliveDetector {
         let endpoint = connection.endpoint(side);
         let state = self.connections.entry(connection.id).or_default();
         let sender = state.senders[slot(side)]
-            .get_or_insert_with(|| ProbeSender::new(endpoint, ts, idle, segment.tcp.payload_len));
+            .get_or_insert_with(|| ProbeSender::new(ts, idle, segment.tcp.payload_len));
         sender.record_probe(ts);
         let text = format!(
             "keepalive probe #{} ({} byte{}) after {} without data",
@@ -313,7 +312,7 @@ fn sender_json(connection: &Connection, side: Side, sender: &ProbeSender) -> Val
         .unwrap_or(sender.idle_before_first_probe);
     let interval = sender.interval();
     json!({
-        "endpoint": sender.endpoint,
+        "endpoint": connection.endpoint(side),
         "role": side.name(),
         "probes": sender.probes,
         "answered": sender.answered,
@@ -421,7 +420,7 @@ fn dead_peer_finding(
     };
     let message = format!(
         "{} sent {} keepalive probes that {} answered (the first after {} idle, then every {}) {how}: the peer {} is gone. Detection took {} (time {} + interval {} x {} probes).",
-        sender.endpoint,
+        connection.endpoint(side),
         sender.unanswered_run,
         if sender.answered == 0 {
             "nobody"
@@ -437,7 +436,7 @@ fn dead_peer_finding(
         sender.unanswered_run
     );
     let mut evidence = Map::new();
-    evidence.insert("endpoint".into(), json!(sender.endpoint));
+    evidence.insert("endpoint".into(), json!(connection.endpoint(side)));
     evidence.insert("unanswered_probes".into(), json!(sender.unanswered_run));
     evidence.insert(
         "idle_before_first_probe_s".into(),

@@ -229,18 +229,18 @@ impl Connection {
         })
     }
 
-    /// Both sides sent FIN and each FIN was acknowledged by the peer: TCP has nothing left to
-    /// send on this connection (RFC 9293 §3.6), only duplicated or reordered frames can follow.
+    /// Both sides sent FIN (the state says so) and each FIN was acknowledged by the peer: TCP
+    /// has nothing left to send on this connection (RFC 9293 §3.6), only duplicated or
+    /// reordered frames can follow.
     pub fn close_acknowledged(&self) -> bool {
         self.state == ConnectionState::ClosedFin
             && [Side::Client, Side::Server].into_iter().all(|side| {
-                let sender = self.half(side);
-                let acknowledged = match (sender.next_seq(), self.half(side.other()).last_ack) {
-                    // Sequence arithmetic: the ACK is at or past the byte after the FIN.
-                    (Some(after_fin), Some(ack)) => (ack.wrapping_sub(after_fin) as i32) >= 0,
-                    _ => false,
-                };
-                sender.fin_at.is_some() && acknowledged
+                let after_fin = self.half(side).next_seq();
+                let ack = self.half(side.other()).last_ack;
+                // Sequence arithmetic: the ACK is at or past the byte after the FIN.
+                after_fin
+                    .zip(ack)
+                    .is_some_and(|(after_fin, ack)| (ack.wrapping_sub(after_fin) as i32) >= 0)
             })
     }
 

@@ -181,6 +181,7 @@ impl Tracker {
             self.make_room();
         }
         let min_idle = (self.config.min_probe_idle_secs * 1e9) as i64;
+        let first_check = self.shortest_grace();
         let connection = self.connections.get_or_insert_with(hash, &key, || {
             new_connection(new_id, ts, key, source, destination, &segment)
         });
@@ -194,7 +195,7 @@ impl Tracker {
             // usually comes after the segment that closed it. The check queues it again if its
             // own grace runs longer.
             self.closing.push(Due {
-                due: ts.plus_secs(self.config.acknowledged_close_grace_secs),
+                due: ts.plus_secs(first_check),
                 id: connection.id,
                 hash,
             });
@@ -308,6 +309,14 @@ impl Tracker {
         }
     }
 
+    /// The grace of a connection whose FINs end up acknowledged, or of any other, whichever
+    /// is shorter: what a closing check is first queued for.
+    fn shortest_grace(&self) -> f64 {
+        self.config
+            .acknowledged_close_grace_secs
+            .min(self.config.closed_grace_secs)
+    }
+
     /// How long a closed connection keeps its full state after its last segment.
     fn grace_of(&self, connection: &Connection) -> f64 {
         if connection.close_acknowledged() {
@@ -318,7 +327,7 @@ impl Tracker {
     }
 
     fn bury(&mut self, tuple_hash: u64, now: Timestamp) {
-        if self.config.closed_linger_secs > self.config.acknowledged_close_grace_secs {
+        if self.config.closed_linger_secs > self.shortest_grace() {
             self.tombstones.bury(tuple_hash, now);
         }
     }
