@@ -1,7 +1,8 @@
 //! `--format json`: the whole report as one JSON document (schema in docs/json.md).
 //!
 //! The document is the same bytes `serde_json::to_writer_pretty` would write, built faster:
-//! indentation goes out in one write per line ([`Indented`]), and the long arrays (connection
+//! strings are escaped a word at a time ([`serializer`]), indentation goes out in one write
+//! per line ([`Indented`]), and the long arrays (connection
 //! records, findings, HTTP hops: nearly all of the document) are rendered on several threads
 //! in chunks, then written in order.
 //!
@@ -9,7 +10,7 @@
 //! measures it); rendering adds at most two chunks of [`CHUNK_ITEMS`] items per thread.
 //! For captures with millions of connections use `--format jsonl`, which streams.
 
-use super::Report;
+use super::{Report, serializer};
 use crate::detect::Section;
 use serde::Serialize;
 use serde_json::ser::Formatter;
@@ -53,20 +54,27 @@ impl Document<'_> {
     fn key(&mut self, name: &str) -> io::Result<()> {
         let separator: &[u8] = if self.first { b"\n  " } else { b",\n  " };
         self.first = false;
-        self.out.write_all(separator)?;
-        serde_json::to_writer(&mut *self.out, name)?;
-        self.out.write_all(b": ")
+        let mut text = separator.to_vec();
+        serializer::append_compact(&mut text, name)?;
+        text.extend_from_slice(b": ");
+        self.out.write_all(&text)
     }
 
     fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> io::Result<()> {
         self.key(name)?;
-        write_value(&mut *self.out, value, 1)
+        let mut text = Vec::new();
+        render_value(&mut text, value, 1)?;
+        self.out.write_all(&text)
     }
 }
 
-fn write_value<W: Write, T: Serialize + ?Sized>(out: W, value: &T, level: usize) -> io::Result<()> {
-    let mut serializer = serde_json::Serializer::with_formatter(out, Indented::at(level));
-    value.serialize(&mut serializer).map_err(io::Error::from)
+/// `value` laid out as at indentation `level`, appended to `text`.
+fn render_value<T: Serialize + ?Sized>(
+    text: &mut Vec<u8>,
+    value: &T,
+    level: usize,
+) -> io::Result<()> {
+    serializer::append(text, Indented::at(level), value).map_err(io::Error::from)
 }
 
 /// A top-level array: chunks rendered by `threads` workers (chunk `i` by worker
@@ -145,7 +153,7 @@ fn render_chunk<T: Serialize>(
             b",\n    "
         };
         text.extend_from_slice(separator);
-        write_value(&mut *text, record, 2)?;
+        render_value(text, record, 2)?;
     }
     Ok(())
 }
@@ -262,7 +270,7 @@ mod tests {
             "deep": deep,
         });
         let mut ours = Vec::new();
-        write_value(&mut ours, &value, 0).unwrap();
+        render_value(&mut ours, &value, 0).unwrap();
         assert_eq!(
             String::from_utf8(ours).unwrap(),
             serde_json::to_string_pretty(&value).unwrap()

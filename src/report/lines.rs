@@ -8,7 +8,7 @@
 //! is byte-identical to rendering inline. Batches are bounded ([`BATCH_LINES`] lines, at most
 //! [`BATCHES_IN_FLIGHT`] queued), so memory does not follow the output's size.
 
-use super::ConnectionRecord;
+use super::{ConnectionRecord, serializer};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -218,11 +218,11 @@ fn append_line_unchecked<T: Serialize>(
     value: &T,
 ) -> io::Result<()> {
     buffer.extend_from_slice(b"{\"type\":");
-    serde_json::to_writer(&mut *buffer, kind).map_err(io::Error::other)?;
+    serializer::append_compact(buffer, kind).map_err(io::Error::other)?;
     let comma_at = buffer.len();
     buffer.push(b',');
     let value_at = buffer.len();
-    serde_json::to_writer(&mut *buffer, value).map_err(io::Error::other)?;
+    serializer::append_compact(buffer, value).map_err(io::Error::other)?;
     if buffer.get(value_at) == Some(&b'{') {
         buffer.remove(value_at);
         if buffer.get(value_at) == Some(&b'}') {
@@ -230,7 +230,7 @@ fn append_line_unchecked<T: Serialize>(
         }
     } else {
         let mut name = Vec::with_capacity(kind.len() + 3);
-        serde_json::to_writer(&mut name, kind).map_err(io::Error::other)?;
+        serializer::append_compact(&mut name, kind).map_err(io::Error::other)?;
         name.push(b':');
         buffer.splice(value_at..value_at, name);
         buffer.push(b'}');

@@ -6,6 +6,7 @@
 
 pub mod json;
 pub mod lines;
+pub mod serializer;
 pub mod shortlist;
 pub mod table;
 
