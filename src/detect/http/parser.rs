@@ -627,16 +627,64 @@ fn check(result: httparse::Result<usize>) -> Result<(), &'static str> {
     }
 }
 
-/// Lengths of the field names [`read_field`] looks at: other fields (most of a browser's
-/// request) are passed over without comparing names or decoding values.
-fn may_be_read(name: &str) -> bool {
-    matches!(name.len(), 3 | 6 | 7 | 9 | 10 | 12 | 14 | 15 | 16 | 17)
+/// The header fields kaprobe reads; every other field (most of a browser's request) is
+/// passed over without decoding its value.
+#[derive(Clone, Copy)]
+enum KeptField {
+    Connection,
+    KeepAlive,
+    ContentLength,
+    TransferEncoding,
+    Upgrade,
+    Server,
+    Via,
+    ForwardedFor,
+    RequestId,
+    ProxyConnection,
+}
+
+/// Which kept field `name` is (case-insensitive, RFC 9110 §5.1), picked by length first so
+/// that most names are compared with one or two candidates at most.
+fn kept_field(name: &str) -> Option<KeptField> {
+    let candidates: &[(&str, KeptField)] = match name.len() {
+        3 => &[("via", KeptField::Via)],
+        6 => &[("server", KeptField::Server)],
+        7 => &[("upgrade", KeptField::Upgrade)],
+        9 => &[
+            ("forwarded", KeptField::ForwardedFor),
+            ("x-real-ip", KeptField::ForwardedFor),
+        ],
+        10 => &[
+            ("connection", KeptField::Connection),
+            ("keep-alive", KeptField::KeepAlive),
+        ],
+        12 => &[("x-request-id", KeptField::RequestId)],
+        14 => &[("content-length", KeptField::ContentLength)],
+        15 => &[("x-forwarded-for", KeptField::ForwardedFor)],
+        16 => &[
+            ("proxy-connection", KeptField::ProxyConnection),
+            ("x-correlation-id", KeptField::RequestId),
+        ],
+        17 => &[("transfer-encoding", KeptField::TransferEncoding)],
+        _ => &[],
+    };
+    candidates
+        .iter()
+        .find(|(candidate, _)| name.eq_ignore_ascii_case(candidate))
+        .map(|&(_, field)| field)
 }
 
 fn read_field(head: &mut Head, name: &str, value: &[u8]) {
-    if !may_be_read(name) {
-        return;
+    match kept_field(name) {
+        None => {}
+        Some(KeptField::Via) => head.via = true,
+        Some(KeptField::ForwardedFor) => head.forwarded_for = true,
+        Some(field) => read_value(head, field, value),
     }
+}
+
+/// A kept field whose value matters.
+fn read_value(head: &mut Head, field: KeptField, value: &[u8]) {
     // Valid UTF-8 (nearly every field) is checked a word at a time and borrowed; only
     // invalid bytes pay for the lossy decoder.
     let value = match std::str::from_utf8(value) {
@@ -644,33 +692,22 @@ fn read_field(head: &mut Head, name: &str, value: &[u8]) {
         Err(_) => String::from_utf8_lossy(value),
     };
     let value = value.trim();
-    if name.eq_ignore_ascii_case("connection") {
-        append_value(&mut head.connection, value);
-    } else if name.eq_ignore_ascii_case("keep-alive") {
-        append_value(&mut head.keep_alive, value);
-    } else if name.eq_ignore_ascii_case("content-length") {
-        read_content_length(head, value);
-    } else if name.eq_ignore_ascii_case("transfer-encoding") {
-        let last = value.rsplit(',').next().unwrap_or_default().trim();
-        head.chunked = last.eq_ignore_ascii_case("chunked");
-        head.other_transfer_coding = !head.chunked;
-    } else if name.eq_ignore_ascii_case("upgrade") {
-        head.upgrade = Some(capped(value, MAX_VALUE_CHARS));
-    } else if name.eq_ignore_ascii_case("server") {
-        head.server = Some(capped(value, MAX_VALUE_CHARS));
-    } else if name.eq_ignore_ascii_case("via") {
-        head.via = true;
-    } else if name.eq_ignore_ascii_case("x-forwarded-for")
-        || name.eq_ignore_ascii_case("forwarded")
-        || name.eq_ignore_ascii_case("x-real-ip")
-    {
-        head.forwarded_for = true;
-    } else if name.eq_ignore_ascii_case("x-request-id")
-        || name.eq_ignore_ascii_case("x-correlation-id")
-    {
-        head.request_id = Some(capped(value, MAX_VALUE_CHARS));
-    } else if name.eq_ignore_ascii_case("proxy-connection") {
-        head.proxy_connection = Some(capped(value, MAX_VALUE_CHARS));
+    match field {
+        KeptField::Connection => append_value(&mut head.connection, value),
+        KeptField::KeepAlive => append_value(&mut head.keep_alive, value),
+        KeptField::ContentLength => read_content_length(head, value),
+        KeptField::TransferEncoding => {
+            let last = value.rsplit(',').next().unwrap_or_default().trim();
+            head.chunked = last.eq_ignore_ascii_case("chunked");
+            head.other_transfer_coding = !head.chunked;
+        }
+        KeptField::Upgrade => head.upgrade = Some(capped(value, MAX_VALUE_CHARS)),
+        KeptField::Server => head.server = Some(capped(value, MAX_VALUE_CHARS)),
+        KeptField::RequestId => head.request_id = Some(capped(value, MAX_VALUE_CHARS)),
+        KeptField::ProxyConnection => {
+            head.proxy_connection = Some(capped(value, MAX_VALUE_CHARS));
+        }
+        KeptField::Via | KeptField::ForwardedFor => {}
     }
 }
 
