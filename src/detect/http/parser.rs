@@ -763,13 +763,39 @@ fn note_named_hop_by_hop(head: &mut Head, fields: &[httparse::Header<'_>]) {
     }
 }
 
-/// A stable hash of a lowercase header name.
-/// A case-insensitive hash of a field name (FNV-1a over the lowercased bytes): field names
-/// are compared by hash, and hashing must not allocate a lowercase copy per field.
+/// A case-insensitive hash of a field name: field names are compared by hash, and every
+/// field name of every request is hashed, so this takes eight bytes per step (lowercased
+/// together) instead of one, and allocates no lowercase copy.
 pub fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut words = name.as_bytes().chunks_exact(8);
+    let mut hash = NAME_HASH_SEED ^ name.len() as u64;
+    for chunk in &mut words {
+        let word = <[u8; 8]>::try_from(chunk).unwrap_or_default();
+        hash = mix_name_word(hash, u64::from_le_bytes(word));
+    }
+    let mut tail = [0; 8];
+    for (slot, &byte) in tail.iter_mut().zip(words.remainder()) {
+        *slot = byte;
+    }
+    mix_name_word(hash, u64::from_le_bytes(tail))
+}
+
+const NAME_HASH_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+fn mix_name_word(hash: u64, word: u64) -> u64 {
+    let mixed = (hash ^ ascii_lowercase_word(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    mixed ^ (mixed >> 29)
+}
+
+/// The eight bytes of `word` with ASCII `A`–`Z` lowercased, all at once: a byte's high bit
+/// marks it as at least `A` and not above `Z`, and moved down it is the 0x20 to add.
+fn ascii_lowercase_word(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let seven_bits = word & (ONES * 0x7F);
+    let at_least_upper_a = seven_bits.wrapping_add(ONES * (0x80 - u64::from(b'A')));
+    let above_upper_z = seven_bits.wrapping_add(ONES * (0x7F - u64::from(b'Z')));
+    let upper = (at_least_upper_a & !above_upper_z) & !word & (ONES * 0x80);
+    word | (upper >> 2)
 }
 
 /// `text`, cut after `limit` characters.
@@ -792,6 +818,38 @@ fn truncate_chars(text: &mut Text, limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_names_hash_alike_whatever_their_case() {
+        let names = [
+            "X-Hop",
+            "Keep-Alive",
+            "x-forwarded-for-longer-than-sixteen",
+            "A",
+            "",
+        ];
+        for name in names {
+            assert_eq!(
+                name_hash(name),
+                name_hash(&name.to_ascii_lowercase()),
+                "{name}"
+            );
+            assert_eq!(
+                name_hash(name),
+                name_hash(&name.to_ascii_uppercase()),
+                "{name}"
+            );
+        }
+        // Bytes next to the letters' range keep their case: `@`/`[` are not `` ` ``/`{`.
+        assert_ne!(name_hash("x@["), name_hash("x`{"));
+        assert_ne!(name_hash("x-hop"), name_hash("x-hop2"));
+        assert_ne!(name_hash("abcdefgh"), name_hash("abcdefgh\0"));
+        for byte in 0..=255u8 {
+            let word = u64::from_le_bytes([byte; 8]);
+            let expected = u64::from_le_bytes([byte.to_ascii_lowercase(); 8]);
+            assert_eq!(ascii_lowercase_word(word), expected, "byte {byte:#04x}");
+        }
+    }
 
     fn feed_all(parser: &mut MessageParser, mut input: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
