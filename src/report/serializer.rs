@@ -444,43 +444,28 @@ impl<F: Formatter> Compound<'_, '_, F> {
     }
 }
 
-impl<F: Formatter> ser::SerializeSeq for Compound<'_, '_, F> {
-    type Ok = ();
-    type Error = Error;
+/// The three serde forms that are plain JSON arrays.
+macro_rules! array_forms {
+    ($($form:ident::$add:ident,)*) => {
+        $(impl<F: Formatter> ser::$form for Compound<'_, '_, F> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.end_array()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.end_array()
+            }
+        })*
+    };
 }
 
-impl<F: Formatter> ser::SerializeTuple for Compound<'_, '_, F> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.end_array()
-    }
-}
-
-impl<F: Formatter> ser::SerializeTupleStruct for Compound<'_, '_, F> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.end_array()
-    }
+array_forms! {
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
 }
 
 impl<F: Formatter> ser::SerializeTupleVariant for Compound<'_, '_, F> {
