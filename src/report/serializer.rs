@@ -50,11 +50,7 @@ fn io(result: io::Result<()>) -> Result<(), Error> {
 impl<F: Formatter> JsonSerializer<'_, F> {
     fn string(&mut self, value: &str) -> Result<(), Error> {
         io(self.formatter.begin_string(self.out))?;
-        if is_escape_free(value.as_bytes()) {
-            io(self.formatter.write_string_fragment(self.out, value))?;
-        } else {
-            io(escaped_contents(self.out, &mut self.formatter, value))?;
-        }
+        io(escaped_contents(self.out, &mut self.formatter, value))?;
         io(self.formatter.end_string(self.out))
     }
 
@@ -86,8 +82,10 @@ impl<F: Formatter> JsonSerializer<'_, F> {
     }
 }
 
-/// A string's contents with JSON's escapes; runs that need none are written whole.
-#[cold]
+/// A string's contents with JSON's escapes; runs that need none are written whole (most
+/// strings in a report are short keys and values with nothing to escape: one search, one
+/// write).
+#[inline]
 fn escaped_contents<F: Formatter>(
     out: &mut Vec<u8>,
     formatter: &mut F,
@@ -126,26 +124,6 @@ static NEEDS_ESCAPE: [bool; 256] = {
     table
 };
 
-/// The common case, tested whole: most strings in a report are short keys and values with
-/// nothing to escape, written at once.
-#[inline]
-fn is_escape_free(bytes: &[u8]) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    for chunk in &mut words {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            return false;
-        };
-        if word_needs_escape(u64::from_le_bytes(word)) {
-            return false;
-        }
-    }
-    // No early exit: the last few bytes are tested without a branch each.
-    !words
-        .remainder()
-        .iter()
-        .fold(false, |any, &byte| any | needs_escape(byte))
-}
-
 /// The same escapes as serde_json's table: the short forms JSON has, `\u00XX` for the rest.
 fn char_escape(byte: u8) -> CharEscape {
     match byte {
@@ -173,21 +151,37 @@ fn word_needs_escape(word: u64) -> bool {
     (below_space | has_zero(quote) | has_zero(backslash)) & HIGH_BITS != 0
 }
 
-/// Where the first byte to escape is: words are skipped while none of theirs needs one, then
-/// the byte is found one at a time.
+/// Where the first byte to escape is: words are skipped while none of theirs needs one and
+/// the byte is then found one at a time; the few bytes after the last word are tested
+/// without a branch each first (the common end: nothing to escape).
+#[inline]
 fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    let position_from = |start: usize| {
+        let offset = bytes
+            .get(start..)?
+            .iter()
+            .position(|&byte| needs_escape(byte))?;
+        Some(start + offset)
+    };
+    let mut words = bytes.chunks_exact(8);
     let mut start = 0;
-    for chunk in bytes.chunks_exact(8) {
+    for chunk in &mut words {
         let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break;
+            return position_from(start);
         };
         if word_needs_escape(u64::from_le_bytes(word)) {
-            break;
+            return position_from(start);
         }
         start += 8;
     }
-    let offset = bytes.get(start..)?.iter().position(|&b| needs_escape(b))?;
-    Some(start + offset)
+    let tail = words.remainder();
+    if !tail
+        .iter()
+        .fold(false, |any, &byte| any | needs_escape(byte))
+    {
+        return None;
+    }
+    position_from(start)
 }
 
 macro_rules! write_number {

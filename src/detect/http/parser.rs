@@ -675,40 +675,39 @@ fn kept_field(name: &str) -> Option<KeptField> {
 }
 
 fn read_field(head: &mut Head, name: &str, value: &[u8]) {
-    match kept_field(name) {
-        None => {}
-        Some(KeptField::Via) => head.via = true,
-        Some(KeptField::ForwardedFor) => head.forwarded_for = true,
-        Some(field) => read_value(head, field, value),
-    }
-}
-
-/// A kept field whose value matters.
-fn read_value(head: &mut Head, field: KeptField, value: &[u8]) {
-    // Valid UTF-8 (nearly every field) is checked a word at a time and borrowed; only
-    // invalid bytes pay for the lossy decoder.
-    let value = match std::str::from_utf8(value) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(value),
+    let Some(field) = kept_field(name) else {
+        return;
     };
-    let value = value.trim();
     match field {
-        KeptField::Connection => append_value(&mut head.connection, value),
-        KeptField::KeepAlive => append_value(&mut head.keep_alive, value),
-        KeptField::ContentLength => read_content_length(head, value),
+        KeptField::Via => head.via = true,
+        KeptField::ForwardedFor => head.forwarded_for = true,
+        KeptField::Connection => append_value(&mut head.connection, text_of(value).trim()),
+        KeptField::KeepAlive => append_value(&mut head.keep_alive, text_of(value).trim()),
+        KeptField::ContentLength => read_content_length(head, text_of(value).trim()),
         KeptField::TransferEncoding => {
+            let value = text_of(value);
             let last = value.rsplit(',').next().unwrap_or_default().trim();
             head.chunked = last.eq_ignore_ascii_case("chunked");
             head.other_transfer_coding = !head.chunked;
         }
-        KeptField::Upgrade => head.upgrade = Some(capped(value, MAX_VALUE_CHARS)),
-        KeptField::Server => head.server = Some(capped(value, MAX_VALUE_CHARS)),
-        KeptField::RequestId => head.request_id = Some(capped(value, MAX_VALUE_CHARS)),
-        KeptField::ProxyConnection => {
-            head.proxy_connection = Some(capped(value, MAX_VALUE_CHARS));
-        }
-        KeptField::Via | KeptField::ForwardedFor => {}
+        KeptField::Upgrade => head.upgrade = Some(capped_value(value)),
+        KeptField::Server => head.server = Some(capped_value(value)),
+        KeptField::RequestId => head.request_id = Some(capped_value(value)),
+        KeptField::ProxyConnection => head.proxy_connection = Some(capped_value(value)),
     }
+}
+
+/// A field value as text. Valid UTF-8 (nearly every field) is checked a word at a time and
+/// borrowed; only invalid bytes pay for the lossy decoder.
+fn text_of(value: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(value) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value),
+    }
+}
+
+fn capped_value(value: &[u8]) -> Text {
+    capped(text_of(value).trim(), MAX_VALUE_CHARS)
 }
 
 fn append_value(slot: &mut Option<Text>, value: &str) {
