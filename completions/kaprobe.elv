@@ -39,7 +39,7 @@ set edit:completion:arg-completer[kaprobe] = {|@words|
             cand --findings-per-code 'Table: list at most N findings of each code, the earliest; a line under the table counts the others. 0 lists all. JSON always lists every finding'
             cand --host 'Analyze only packets from or to this address (repeatable)'
             cand --port 'Analyze only TCP packets from or to this port (repeatable)'
-            cand --threads 'Threads to use; 0 means one per core. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number'
+            cand --threads 'Threads to use; 0 (the default) means one more than the cores, at most 8. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number'
             cand -q 'No progress bar on stderr'
             cand --quiet 'No progress bar on stderr'
             cand --timeline 'Print, for each connection or VRRP group with a finding, its chronological timeline'

@@ -48,7 +48,7 @@ complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l max-connecti
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l findings-per-code -d 'Table: list at most N findings of each code, the earliest; a line under the table counts the others. 0 lists all. JSON always lists every finding' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l host -d 'Analyze only packets from or to this address (repeatable)' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l port -d 'Analyze only TCP packets from or to this port (repeatable)' -r
-complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l threads -d 'Threads to use; 0 means one per core. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number' -r
+complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l threads -d 'Threads to use; 0 (the default) means one more than the cores, at most 8. With 2, one thread reads while another analyzes; from 3 on, one reads and the others analyze connections sharded by their tuple, and JSON is rendered on several. The report is the same whatever the number' -r
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -s q -l quiet -d 'No progress bar on stderr'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l timeline -d 'Print, for each connection or VRRP group with a finding, its chronological timeline'
 complete -c kaprobe -n "__fish_kaprobe_using_subcommand analyze" -l all -d 'With --timeline: timelines for every connection, not only those with findings'

@@ -135,19 +135,41 @@ pub struct AnalyzeArgs {
     /// is a separate vantage point and the same connection in two files is compared.
     #[arg(long)]
     pub one_vantage: bool,
-    /// Threads to use; 0 means one per core. With 2, one thread reads while another analyzes;
-    /// from 3 on, one reads and the others analyze connections sharded by their tuple, and
-    /// JSON is rendered on several. The report is the same whatever the number.
+    /// Threads to use; 0 (the default) means one more than the cores, at most 8. With 2, one
+    /// thread reads while another analyzes; from 3 on, one reads and the others analyze
+    /// connections sharded by their tuple, and JSON is rendered on several. The report is the
+    /// same whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 }
 
-/// `--threads`: 0 means one per core (as the OS reports them, at least 1).
+/// `--threads`: 0 means [`default_threads`] for the cores the OS reports.
 pub fn thread_count(requested: usize) -> usize {
     if requested > 0 {
         return requested;
     }
-    std::thread::available_parallelism().map_or(1, usize::from)
+    default_threads(std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Past this many threads by default, more shards cannot go faster: on the 48 MiB benchmark
+/// capture each of 7 shards executes about 91 M instructions, the reader thread (serial, one
+/// for all shards) 88 M. And every thread past it costs memory: an extra malloc arena
+/// (src/memory.rs) and a batch in flight. With 17 threads the 1 GiB benchmark capture peaked
+/// at 72 MiB (`--format jsonl`), against 53–60 MiB with 3; the bar there is 65.8 MiB
+/// (docs/performance.md, twelfth pass).
+pub const MAX_DEFAULT_THREADS: usize = 8;
+
+/// One thread more than `cores`, at most [`MAX_DEFAULT_THREADS`]; 1 on one core. From 3
+/// threads the analysis is sharded, and the reader and the merger are light (about a tenth of
+/// the work each), so `cores` shards keep every core busy. With 2 threads on 2 cores one
+/// analysis thread did all but the reading: 3.06 s on the 1 GiB benchmark capture, against
+/// 2.30 s with 3.
+pub fn default_threads(cores: usize) -> usize {
+    if cores <= 1 {
+        1
+    } else {
+        (cores + 1).min(MAX_DEFAULT_THREADS)
+    }
 }
 
 /// How a capture is diagnosed and reported: shared by `analyze` and `capture`.
@@ -203,4 +225,16 @@ impl DiagnosisArgs {
 /// Parses `250ms`, `90s`, `1.5m`, `2h` into seconds.
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
     crate::time::parse_duration(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_threads_shard_over_every_core_up_to_eight() {
+        let threads: Vec<usize> = [1, 2, 3, 4, 7, 8, 16, 64].map(default_threads).to_vec();
+        assert_eq!(threads, vec![1, 3, 4, 5, 8, 8, 8, 8]);
+        assert_eq!(thread_count(5), 5, "an explicit count is kept");
+    }
 }
