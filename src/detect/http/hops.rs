@@ -14,7 +14,7 @@
 //! connection lifetimes (for peak concurrency), [`MAX_TIMES_KEPT`] over all hops.
 
 use super::conversation::RequestNote;
-use super::parser::{Head, StartLine, Text, connection_tokens, name_hash};
+use super::parser::{Head, StartLine, Text, name_hash};
 use crate::flow::hash::{FastHashMap, KeyedState};
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
@@ -244,6 +244,8 @@ struct Recent {
 
 struct HopByHop {
     connection: Option<Text>,
+    /// The `Connection` value has an option other than the standard ones.
+    custom_option: bool,
     keep_alive: Option<Text>,
     proxy_connection: bool,
     named: Vec<Text>,
@@ -353,10 +355,11 @@ impl Hops {
         let has_hop_by_hop = head.keep_alive.is_some()
             || head.proxy_connection.is_some()
             || !head.named_hop_by_hop.is_empty()
-            || head.connection.as_deref().is_some_and(has_custom_option);
+            || head.connection_options.custom;
         let hop_by_hop = has_hop_by_hop.then(|| {
             Box::new(HopByHop {
                 connection: head.connection.clone(),
+                custom_option: head.connection_options.custom,
                 keep_alive: head.keep_alive.clone(),
                 proxy_connection: head.proxy_connection.is_some(),
                 named: head.named_hop_by_hop.clone(),
@@ -442,14 +445,6 @@ impl Hops {
     }
 }
 
-fn has_custom_option(connection: &str) -> bool {
-    connection_tokens(connection).any(|t| {
-        !["close", "keep-alive", "upgrade"]
-            .iter()
-            .any(|s| t.eq_ignore_ascii_case(s))
-    })
-}
-
 /// Keys under which a request is found again on the next hop.
 fn match_keys(hasher: &KeyedState, head: &Head) -> [Option<u64>; 2] {
     let by_target = match &head.start {
@@ -488,7 +483,7 @@ fn forwarded_hop_by_hop(original: &HopByHop, forwarded: &Head) -> Option<String>
         ));
     }
     if let (Some(a), Some(b)) = (&original.connection, &forwarded.connection)
-        && has_custom_option(a)
+        && original.custom_option
         && a.eq_ignore_ascii_case(b)
     {
         return Some(format!(

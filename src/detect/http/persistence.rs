@@ -88,11 +88,11 @@ impl Rule {
 
 /// What a recipient decides from one message it received.
 fn recipient_keeps(head: &Head, close_rule: Rule, http10_rule: Rule) -> Result<Rule, Rule> {
-    if head.has_connection_option("close") {
+    if head.connection_options.close {
         Err(close_rule)
     } else if head.minor_version >= 1 {
         Ok(Rule::Http11Default)
-    } else if head.has_connection_option("keep-alive") {
+    } else if head.connection_options.keep_alive {
         Ok(Rule::Http10KeepAlive)
     } else {
         Err(http10_rule)
@@ -138,11 +138,18 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::http::parser::{Head, StartLine};
+    use crate::detect::http::parser::{ConnectionOptions, Head, StartLine};
 
+    /// A head whose `Connection` value is one option (as the parser would read it).
     fn head(minor_version: u8, connection: Option<&str>) -> Head {
+        let option = connection.map(str::to_ascii_lowercase);
         Head {
             connection: connection.map(Into::into),
+            connection_options: ConnectionOptions {
+                close: option.as_deref() == Some("close"),
+                keep_alive: option.as_deref() == Some("keep-alive"),
+                custom: false,
+            },
             ..Head::new(StartLine::Response { status: 200 }, minor_version)
         }
     }
