@@ -11,8 +11,9 @@
 //! It does not keep header values other than those listed in [`Head`]: credentials
 //! (`Authorization`, `Cookie`, ...) are never copied out of the capture buffer.
 
+use memchr::memmem::Finder;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Header values and start-line parts. Most are short ("GET", "keep-alive", "timeout=5",
 /// "/index.html"); a `CompactString` keeps up to 24 bytes inline, so reading them and copying
@@ -548,12 +549,16 @@ impl MessageParser {
 /// Index just past the empty line (CRLF CRLF, or bare LFs, RFC 9112 §2.2) that ends a head in
 /// `bytes`, looking at line ends from `from` on.
 fn head_end(bytes: &[u8], from: usize) -> Option<usize> {
+    // Two vectorized searches per head instead of a look behind every line feed (a head has
+    // a dozen lines): the first CRLF blank line, then a bare-LF one only before it.
+    // The searchers are built once: building one per call cost more than the search.
+    static CRLF_BLANK_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\r\n"));
+    static LF_BLANK_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
     let window = bytes.get(from..)?;
-    memchr::memchr_iter(b'\n', window).find_map(|offset| {
-        let at = from + offset;
-        let before = bytes.get(..at)?;
-        (before.ends_with(b"\n") || before.ends_with(b"\n\r")).then_some(at + 1)
-    })
+    let crlf_end = CRLF_BLANK_LINE.find(window).map(|at| at + 3);
+    let searched = window.get(..crlf_end.unwrap_or(window.len()))?;
+    let lf_end = LF_BLANK_LINE.find(searched).map(|at| at + 2);
+    lf_end.or(crlf_end).map(|end| from + end)
 }
 
 /// Could `bytes` be the beginning of a start line? A request starts with a method token and
@@ -962,6 +967,38 @@ mod tests {
         let step = parser.feed(&[0x16, 0x03, 0x01, 0x02, 0x00]);
         assert!(matches!(step.event, Some(Event::NotHttp(_))));
         assert!(parser.is_lost());
+    }
+
+    /// The first blank line by definition: a line feed after a line feed, or after CR LF.
+    fn first_blank_line_end(bytes: &[u8]) -> Option<usize> {
+        (0..bytes.len()).find_map(|at| {
+            let before = &bytes[..at];
+            (bytes[at] == b'\n' && (before.ends_with(b"\n") || before.ends_with(b"\n\r")))
+                .then_some(at + 1)
+        })
+    }
+
+    #[test]
+    fn the_head_end_is_the_first_blank_line_wherever_the_bytes_were_cut() {
+        // Every string of up to 8 bytes over {a, CR, LF}, searched whole and as the parser
+        // searches a head that arrives in two parts (the second search starts 3 bytes back).
+        let alphabet = [b'a', b'\r', b'\n'];
+        for length in 0..=8u32 {
+            for mut code in 0..3usize.pow(length) {
+                let mut bytes = Vec::new();
+                for _ in 0..length {
+                    bytes.push(alphabet[code % 3]);
+                    code /= 3;
+                }
+                let expected = first_blank_line_end(&bytes);
+                assert_eq!(head_end(&bytes, 0), expected, "{bytes:?}");
+                for cut in 0..=bytes.len() {
+                    let found = head_end(&bytes[..cut], 0)
+                        .or_else(|| head_end(&bytes, cut.saturating_sub(3)));
+                    assert_eq!(found, expected, "{bytes:?} cut at {cut}");
+                }
+            }
+        }
     }
 
     #[test]
