@@ -95,9 +95,10 @@ pub struct Texts {
 }
 
 /// Defines [`WELL_KNOWN_TEXTS`] and [`well_known_index`] from one list (a test checks that
-/// each text is found at its own index). The index is a `match` on the string, which the compiler turns into a switch on
-/// the length and one comparison: a linear search through the `Text`s cost 166 instructions
-/// per lookup, and every request and response looks up three or four.
+/// each text is found at its own index). The index is a `match` on the string, which the
+/// compiler turns into a switch on the length and one comparison: a linear search through
+/// the `Text`s cost 166 instructions per lookup, and every request and response looks up
+/// three or four.
 macro_rules! well_known_texts {
     ($(#[$attribute:meta])* $($index:literal => $text:literal,)*) => {
         $(#[$attribute])*

@@ -547,7 +547,9 @@ impl MessageParser {
 }
 
 /// Index just past the empty line (CRLF CRLF, or bare LFs, RFC 9112 §2.2) that ends a head in
-/// `bytes`, looking at line ends from `from` on.
+/// `bytes`, looking at blank lines that begin at `from` or later (a caller searching again
+/// after more bytes came starts 3 bytes before the old end, so a blank line cut between two
+/// segments is found).
 fn head_end(bytes: &[u8], from: usize) -> Option<usize> {
     // Two vectorized searches per head instead of a look behind every line feed (a head has
     // a dozen lines): the first CRLF blank line, then a bare-LF one only before it.
