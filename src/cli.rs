@@ -153,9 +153,9 @@ pub fn thread_count(requested: usize) -> usize {
 
 /// Past this many threads by default, more shards cannot go faster: on the 48 MiB benchmark
 /// capture each of 7 shards executes about 91 M instructions, the reader thread (serial, one
-/// for all shards) 88 M. And every thread past it costs memory: an extra malloc arena
-/// (src/memory.rs) and a batch in flight. With 17 threads the 1 GiB benchmark capture peaked
-/// at 72 MiB (`--format jsonl`), against 53–60 MiB with 3; the bar there is 65.8 MiB
+/// for all shards) 88 M. And threads past it cost memory: a malloc arena per four
+/// (src/memory.rs). With 17 threads the 1 GiB benchmark capture peaked at 69 MiB (`--format
+/// jsonl`), against 53–60 MiB with 3 and 55–58 MiB with 8; the bar there is 65.8 MiB
 /// (docs/performance.md, twelfth pass).
 pub const MAX_DEFAULT_THREADS: usize = 8;
 

@@ -18,7 +18,7 @@
 //!   by id: the order of `--threads 1`. It also runs the shared detectors on the frames routed
 //!   to it and on the shards' messages, and numbers connections in the order they opened.
 //!
-//! At most [`batches_in_flight`] batches circulate, so memory stays bounded whatever the file
+//! At most [`BATCHES_IN_FLIGHT`] batches circulate, so memory stays bounded whatever the file
 //! size. Tuples never cross shards, so no state is locked. The one difference from one thread:
 //! `--max-connections` applies per shard (each gets an equal part of it), so which connections
 //! are finished early when it is reached can differ.
@@ -48,10 +48,13 @@ const ROUTE_UNDECODED: u16 = u16::MAX - 2;
 /// More shards than this would not pay for themselves (and routes are 16 bits).
 pub const MAX_SHARDS: usize = 256;
 
-/// Batches circulating: each shard may work on a couple while the merger applies another.
-fn batches_in_flight(shards: usize) -> usize {
-    shards + 2
-}
+/// Batches circulating, whatever the number of shards: one being read, one being analyzed (by
+/// every shard at once: each takes its own segments from it), one being merged. A shard's
+/// chunk of items for a batch waits for the merger, so memory grows with the batches in
+/// flight: with `shards + 2`, one connection of pipelined requests (every request head a
+/// message to the merger) peaked at 70 MiB with 2 shards and 146 MiB with 7; with 3 in flight,
+/// 56 MiB with either (tests/limits.rs holds it under 64 MiB).
+const BATCHES_IN_FLIGHT: usize = 3;
 
 /// Analyzes every frame of `inputs` on `shard_count` shards. `open_connections` is kept up to
 /// date for the progress bar, which `report_progress` draws on the reader thread.
@@ -73,7 +76,7 @@ pub fn analyze(
         ..config.clone()
     };
     let mut merger = Merger::new(config.clone(), stream);
-    let in_flight = batches_in_flight(shard_count);
+    let in_flight = BATCHES_IN_FLIGHT;
     std::thread::scope(|scope| {
         let (empty_sender, empty_receiver) = sync_channel::<Batch>(in_flight);
         for _ in 0..in_flight {
