@@ -14,7 +14,7 @@
 //! connection lifetimes (for peak concurrency), [`MAX_TIMES_KEPT`] over all hops.
 
 use super::conversation::RequestNote;
-use super::parser::{Head, StartLine, Text, name_hash};
+use super::parser::{Head, StartLine, Text};
 use crate::flow::hash::{FastHashMap, KeyedState};
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
@@ -473,11 +473,7 @@ fn origin_form(target: &str) -> &str {
 
 /// What of the original's hop-by-hop fields reappears on the forwarded request.
 fn forwarded_hop_by_hop(original: &HopByHop, forwarded: &Head) -> Option<String> {
-    if let Some(name) = original
-        .named
-        .iter()
-        .find(|n| forwarded.field_names.contains(&name_hash(n)))
-    {
+    if let Some(name) = original.named.iter().find(|name| forwarded.has_field(name)) {
         return Some(format!(
             "`{name}` (named in the client's Connection header)"
         ));

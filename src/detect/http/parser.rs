@@ -107,8 +107,10 @@ impl Head {
         }
     }
 
-    pub fn has_field(&self, lowercase_name: &str) -> bool {
-        self.field_names.contains(&name_hash(lowercase_name))
+    /// This request has a field named `name` (case-insensitive; heads of responses keep no
+    /// field names).
+    pub fn has_field(&self, name: &str) -> bool {
+        self.field_names.contains(&name_hash(name))
     }
 
     pub fn version_text(&self) -> &'static str {
@@ -137,7 +139,7 @@ pub struct ConnectionOptions {
     pub custom: bool,
 }
 
-pub fn connection_tokens(value: &str) -> impl Iterator<Item = &str> {
+fn connection_tokens(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|t| !t.is_empty())
 }
 
@@ -782,7 +784,7 @@ fn read_connection_options(head: &mut Head, fields: &[httparse::Header<'_>]) {
 /// A case-insensitive hash of a field name: field names are compared by hash, and every
 /// field name of every request is hashed, so this takes eight bytes per step (lowercased
 /// together) instead of one, and allocates no lowercase copy.
-pub fn name_hash(name: &str) -> u64 {
+fn name_hash(name: &str) -> u64 {
     let mut words = name.as_bytes().chunks_exact(8);
     let mut hash = NAME_HASH_SEED ^ name.len() as u64;
     for chunk in &mut words {
