@@ -106,8 +106,12 @@ impl Outbox {
         self.items.pop();
     }
 
+    /// Everything so far, for the merger. The next batch's items start in room for as many
+    /// as this batch had: grown from nothing, batch after batch, the copies cost as much as
+    /// a detector.
     pub fn take(&mut self) -> Vec<Item> {
-        std::mem::take(&mut self.items)
+        let room = Vec::with_capacity(self.items.len());
+        std::mem::replace(&mut self.items, room)
     }
 
     pub fn drain(&mut self) -> std::vec::Drain<'_, Item> {
