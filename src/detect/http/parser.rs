@@ -662,7 +662,8 @@ enum KeptField {
 }
 
 /// Which kept field `name` is (case-insensitive, RFC 9110 §5.1), picked by length first so
-/// that most names are compared with one or two candidates at most.
+/// that most names are compared with one or two candidates at most, then compared a word at a
+/// time: byte by byte, these comparisons were 3 % of all instructions.
 fn kept_field(name: &str) -> Option<KeptField> {
     let candidates: &[(&str, KeptField)] = match name.len() {
         3 => &[("via", KeptField::Via)],
@@ -688,8 +689,29 @@ fn kept_field(name: &str) -> Option<KeptField> {
     };
     candidates
         .iter()
-        .find(|(candidate, _)| name.eq_ignore_ascii_case(candidate))
+        .find(|(candidate, _)| equals_lowercase(name.as_bytes(), candidate.as_bytes()))
         .map(|&(_, field)| field)
+}
+
+/// `name` equals `lowercase` (all lowercase) ignoring ASCII case. From eight bytes on, the
+/// bytes are compared in words, the last word overlapping the one before it.
+fn equals_lowercase(name: &[u8], lowercase: &[u8]) -> bool {
+    if name.len() != lowercase.len() {
+        return false;
+    }
+    let Some(last) = name.len().checked_sub(8) else {
+        return name.eq_ignore_ascii_case(lowercase);
+    };
+    let word_at = |bytes: &[u8], at: usize| {
+        let word = <[u8; 8]>::try_from(bytes.get(at..at + 8)?).ok()?;
+        Some(u64::from_le_bytes(word))
+    };
+    (0..name.len()).step_by(8).map(|at| at.min(last)).all(|at| {
+        match (word_at(name, at), word_at(lowercase, at)) {
+            (Some(word), Some(expected)) => ascii_lowercase_word(word) == expected,
+            _ => false,
+        }
+    })
 }
 
 fn read_field(head: &mut Head, name: &str, value: &[u8]) {
@@ -866,6 +888,44 @@ mod tests {
             let word = u64::from_le_bytes([byte; 8]);
             let expected = u64::from_le_bytes([byte.to_ascii_lowercase(); 8]);
             assert_eq!(ascii_lowercase_word(word), expected, "byte {byte:#04x}");
+        }
+    }
+
+    #[test]
+    fn kept_names_compare_like_eq_ignore_ascii_case() {
+        let lowercase = [
+            "via",
+            "keep-alive",
+            "content-length",
+            "transfer-encoding",
+            "x-correlation-id",
+            "abcdefghijklmnopqrstuvwx",
+        ];
+        for expected in lowercase {
+            let mut names = vec![
+                expected.to_string(),
+                expected.to_ascii_uppercase(),
+                format!("{expected}x"),
+            ];
+            // Every single byte changed to each of a few neighbours of the letters' range,
+            // and to its own upper case.
+            for index in 0..expected.len() {
+                for replacement in [b'@', b'[', b'`', b'{', b'-', b'\0', b'\xc1'] {
+                    let mut bytes = expected.as_bytes().to_vec();
+                    bytes[index] = replacement;
+                    names.push(String::from_utf8_lossy(&bytes).into_owned());
+                }
+                let mut bytes = expected.as_bytes().to_vec();
+                bytes[index] = bytes[index].to_ascii_uppercase();
+                names.push(String::from_utf8(bytes).unwrap());
+            }
+            for name in &names {
+                assert_eq!(
+                    equals_lowercase(name.as_bytes(), expected.as_bytes()),
+                    name.eq_ignore_ascii_case(expected),
+                    "{name:?} against {expected:?}"
+                );
+            }
         }
     }
 
