@@ -13,19 +13,33 @@ pub struct Endpoint {
 }
 
 impl fmt::Display for Endpoint {
+    /// Built on the stack rather than through `Ipv4Addr`'s formatting: endpoints are in most
+    /// finding messages and every HTTP hop's line, and formatting them dominated building those.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.ip {
-            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
-            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        let text = self.text();
+        match (text.as_str(), self.ip) {
+            (Some(text), _) => f.write_str(text),
+            (None, IpAddr::V4(ip)) => write!(f, "{ip}:{}", self.port),
+            (None, IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
         }
     }
 }
 
 impl Serialize for Endpoint {
-    /// The same text as `Display`, built on the stack: serde's `collect_str` goes through the
-    /// formatting machinery and escapes every fragment, which made endpoints the costliest
-    /// part of writing connection records.
+    /// The same text as `Display`: serde's `collect_str` goes through the formatting
+    /// machinery and escapes every fragment, which made endpoints the costliest part of
+    /// writing connection records.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.text().as_str() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
+    }
+}
+
+impl Endpoint {
+    /// `ip:port`, or `[ip]:port` for IPv6.
+    fn text(&self) -> ShortText {
         let mut text = ShortText::default();
         match self.ip {
             IpAddr::V4(ip) => {
@@ -39,15 +53,12 @@ impl Serialize for Endpoint {
                 text.push_str(":");
                 text.push_number(u64::from(self.port));
             }
-            IpAddr::V6(_) => {
+            IpAddr::V6(ip) => {
                 // IPv6 text form (zero compression, embedded IPv4) is std's to get right.
-                let _ = fmt::Write::write_fmt(&mut text, format_args!("{self}"));
+                let _ = fmt::Write::write_fmt(&mut text, format_args!("[{ip}]:{}", self.port));
             }
         }
-        match text.as_str() {
-            Some(text) => serializer.serialize_str(text),
-            None => serializer.collect_str(self),
-        }
+        text
     }
 }
 
@@ -269,6 +280,7 @@ mod tests {
     fn endpoints_and_ids_serialize_as_they_display() {
         let endpoints = [
             "0.0.0.0:0",
+            "9.10.99.100:9",
             "10.1.2.3:80",
             "255.255.255.255:65535",
             "[::1]:443",
@@ -284,6 +296,11 @@ mod tests {
             };
             let json = serde_json::to_string(&endpoint).unwrap();
             assert_eq!(json, format!("\"{endpoint}\""));
+            let by_std = match endpoint.ip {
+                IpAddr::V4(ip) => format!("{ip}:{}", endpoint.port),
+                IpAddr::V6(ip) => format!("[{ip}]:{}", endpoint.port),
+            };
+            assert_eq!(endpoint.to_string(), by_std);
             assert_eq!(json, format!("\"{text}\""));
         }
         for id in [0, 7, 10, 1234567890, u64::MAX] {
