@@ -82,10 +82,15 @@ impl Default for ShortText {
 
 impl ShortText {
     fn push_str(&mut self, text: &str) {
-        let end = self.len + text.len();
+        self.push_ascii(text.as_bytes());
+    }
+
+    /// Bytes that are valid UTF-8 on their own (text, or ASCII digits).
+    fn push_ascii(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
         match self.bytes.get_mut(self.len..end) {
             Some(room) => {
-                room.copy_from_slice(text.as_bytes());
+                room.copy_from_slice(bytes);
                 self.len = end;
             }
             None => self.overflowed = true,
@@ -105,10 +110,7 @@ impl ShortText {
                 break;
             }
         }
-        match digits.get(start..).map(std::str::from_utf8) {
-            Some(Ok(text)) => self.push_str(text),
-            _ => self.overflowed = true,
-        }
+        self.push_ascii(digits.get(start..).unwrap_or_default());
     }
 
     fn as_str(&self) -> Option<&str> {

@@ -180,7 +180,14 @@ struct Indented {
     has_value: bool,
 }
 
-const SPACES: &[u8; 128] = &[b' '; 128];
+/// `,` and a line break, then the deepest indentation written at once: a new line of up to
+/// 64 levels is one slice of it (one write instead of three).
+const LINE: &[u8; 130] = &{
+    let mut line = [b' '; 130];
+    line[0] = b',';
+    line[1] = b'\n';
+    line
+};
 
 impl Indented {
     fn at(level: usize) -> Indented {
@@ -190,12 +197,19 @@ impl Indented {
         }
     }
 
-    fn new_line<W: ?Sized + Write>(&self, writer: &mut W, separator: &[u8]) -> io::Result<()> {
-        writer.write_all(separator)?;
+    /// A line break (after a `,` when `comma`) and the indentation of the current level.
+    fn new_line<W: ?Sized + Write>(&self, writer: &mut W, comma: bool) -> io::Result<()> {
+        let start = usize::from(!comma);
         let mut width = self.level * 2;
+        let whole = LINE.get(start..2 + width);
+        if let Some(line) = whole {
+            return writer.write_all(line);
+        }
+        writer.write_all(LINE.get(start..2).unwrap_or_default())?;
+        let spaces = LINE.get(2..).unwrap_or_default();
         while width > 0 {
-            let part = width.min(SPACES.len());
-            writer.write_all(SPACES.get(..part).unwrap_or_default())?;
+            let part = width.min(spaces.len());
+            writer.write_all(spaces.get(..part).unwrap_or_default())?;
             width -= part;
         }
         Ok(())
@@ -210,13 +224,13 @@ impl Indented {
     fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
         self.level = self.level.saturating_sub(1);
         if self.has_value {
-            self.new_line(writer, b"\n")?;
+            self.new_line(writer, false)?;
         }
         writer.write_all(bracket)
     }
 
     fn item<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        self.new_line(writer, if first { b"\n" } else { b",\n" })
+        self.new_line(writer, !first)
     }
 }
 
