@@ -19,9 +19,14 @@ use crate::time::Timestamp;
 /// The end of input, as the frame number of connections finished then.
 pub const END_OF_INPUT: u64 = u64::MAX;
 
+/// Ended connections whose room a shard keeps between frames.
+const KEPT_ENDED_ROOM: usize = 64;
+
 pub struct Shard {
     config: AnalysisConfig,
     tracker: Tracker,
+    /// Room for the connections that end at one frame, reused.
+    ended: Vec<Connection>,
     detectors: Vec<Box<dyn Detector>>,
     summary: Summary,
     pub outbox: Outbox,
@@ -35,6 +40,7 @@ impl Shard {
             .then(|| Timelines::new(config.max_timeline_events));
         Shard {
             tracker: Tracker::new(config.tracker),
+            ended: Vec::new(),
             detectors: detect::connection_detectors(&config),
             summary: Summary::default(),
             outbox: Outbox::for_shard(timelines, stream_events),
@@ -132,8 +138,14 @@ impl Shard {
 
     fn end_connections(&mut self, seq: u64) {
         if self.tracker.has_ended() {
-            for connection in self.tracker.take_ended() {
+            let mut ended = std::mem::take(&mut self.ended);
+            self.tracker.take_ended_into(&mut ended);
+            for connection in ended.drain(..) {
                 self.end_connection(seq, connection);
+            }
+            // A burst (a sweep of idle connections) does not keep its room for good.
+            if ended.capacity() <= KEPT_ENDED_ROOM {
+                self.ended = ended;
             }
         }
     }

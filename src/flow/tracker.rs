@@ -356,9 +356,16 @@ impl Tracker {
 
     /// Connections finished since the last call, oldest id first.
     pub fn take_ended(&mut self) -> Vec<Connection> {
-        let mut ended = std::mem::take(&mut self.ended);
-        super::key::sort_by_connection_id(&mut ended, |c| c.id);
+        let mut ended = Vec::new();
+        self.take_ended_into(&mut ended);
         ended
+    }
+
+    /// The same into `ended` (empty), whose room the tracker keeps for the next ones: a
+    /// fresh list for every few connections ended cost an allocation and its growth each.
+    pub fn take_ended_into(&mut self, ended: &mut Vec<Connection>) {
+        std::mem::swap(&mut self.ended, ended);
+        super::key::sort_by_connection_id(ended, |c| c.id);
     }
 
     pub fn has_ended(&self) -> bool {

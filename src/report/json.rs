@@ -116,14 +116,21 @@ fn write_chunks_in_parallel<T: Serialize + Sync>(
                 let (sender, rendered) = mpsc::sync_channel(1);
                 let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
                 scope.spawn(move || {
+                    let mut last_length = 0;
                     for index in (worker..chunks.len()).step_by(threads) {
                         let Some(chunk) = chunks.get(index) else {
                             break;
                         };
-                        // A buffer the writer is done with: growing a fresh one to a
-                        // chunk's size, copy after copy, cost 3 % of all instructions.
-                        let mut text = recycled.try_recv().unwrap_or_default();
-                        let result = render_chunk(chunk, index == 0, &mut text).map(|_| text);
+                        // A buffer the writer is done with, or one as large as the last
+                        // chunk: growing a fresh one to a chunk's size, copy after copy, cost
+                        // 3 % of all instructions.
+                        let mut text = recycled
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(last_length));
+                        let result = render_chunk(chunk, index == 0, &mut text).map(|_| {
+                            last_length = text.len();
+                            text
+                        });
                         // The writer stopped (an output error): nothing more to do.
                         if sender.send(result).is_err() {
                             break;
