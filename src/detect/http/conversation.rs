@@ -89,7 +89,7 @@ pub type TextRef = Option<NonZeroU16>;
 /// four 24-byte copies per exchange were most of an exchange's size. The most common values
 /// are not kept at all ([`WELL_KNOWN_TEXTS`]). At most five texts per kept exchange, so at
 /// most 500 of a connection's own (a u16 reference always fits, a lookup is bounded).
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Texts {
     list: Vec<Text>,
 }

@@ -21,7 +21,7 @@ use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
 pub use conversation::RequestNote;
-use conversation::{Conversation, Exchange, Fresh, Interim, Story, Texts, Unanswered};
+use conversation::{Conversation, Exchange, Fresh, Story, Texts, Unanswered};
 use findings::{Churn, Race};
 pub use hops::HopKey;
 use hops::{Hop, Hops, TimesKept};
@@ -435,7 +435,7 @@ fn side_name(side: Side) -> &'static str {
 pub struct HttpRecord {
     close_kind: Option<&'static str>,
     closed_by: Option<&'static str>,
-    exchanges: Vec<ExchangeRecord>,
+    exchanges: Exchanges,
     exchanges_omitted: u64,
     gaps: u32,
     h2: bool,
@@ -459,11 +459,10 @@ impl HttpRecord {
         HttpRecord {
             close_kind: outcome.closing.map(|c| c.kind),
             closed_by: outcome.closing.map(|c| side_name(c.by)),
-            exchanges: story
-                .exchanges
-                .into_iter()
-                .map(|e| ExchangeRecord::new(e, &story.texts))
-                .collect(),
+            exchanges: Exchanges {
+                list: story.exchanges,
+                texts: story.texts,
+            },
             exchanges_omitted: uncommon.exchanges_omitted,
             gaps,
             h2: story.h2,
@@ -481,49 +480,68 @@ impl HttpRecord {
     }
 }
 
-/// `connections[].http.exchanges[]` (fields in JSON key order).
-#[derive(Clone, Debug, Serialize)]
-pub struct ExchangeRecord {
-    interim: Interim,
-    method: Option<Text>,
-    persistence: Option<&'static str>,
-    request_connection: Option<Text>,
-    request_keep_alive: Option<Text>,
-    request_version: Option<&'static str>,
-    response_connection: Option<Text>,
-    response_keep_alive: Option<Text>,
-    response_version: Option<&'static str>,
-    rule: Option<&'static str>,
-    status: Option<u16>,
-    target: Option<Text>,
-    ts: Option<f64>,
+/// `connections[].http.exchanges`: a connection's compact exchanges and the texts they refer
+/// to, moved from its conversation as they are. Each exchange is written out through
+/// [`ExchangeView`] when the record is: building a record per exchange (with a copy of each
+/// text) cost an allocation per connection and kept three times the memory per exchange
+/// until the end of a `--format json` run.
+#[derive(Clone, Debug, Default)]
+pub struct Exchanges {
+    list: Vec<Exchange>,
+    texts: Texts,
 }
 
-impl ExchangeRecord {
-    /// The target was redacted when it was kept, unless `--show-secrets`
-    /// ([`conversation::redacted_target`]).
-    fn new(exchange: Exchange, texts: &Texts) -> ExchangeRecord {
-        let text = |reference| texts.get(reference).cloned();
-        let (request_version, response_version) =
-            (exchange.request_version(), exchange.response_version());
-        ExchangeRecord {
-            interim: exchange.interim,
-            method: text(exchange.method),
-            persistence: exchange.persistence.map(|(p, _)| p.name()),
-            request_connection: text(exchange.request_connection),
-            request_keep_alive: text(exchange.request_keep_alive),
-            request_version,
-            response_connection: text(exchange.response_connection),
-            response_keep_alive: text(exchange.response_keep_alive),
-            response_version,
-            rule: exchange.persistence.map(|(_, r)| r.name()),
-            status: exchange.status,
-            target: exchange.target,
-            ts: exchange
-                .request_ts
-                .or(exchange.response_ts)
-                .map(epoch_seconds),
-        }
+impl Serialize for Exchanges {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let texts = &self.texts;
+        serializer.collect_seq(
+            self.list
+                .iter()
+                .map(|exchange| ExchangeView { exchange, texts }),
+        )
+    }
+}
+
+/// `connections[].http.exchanges[]`, fields in JSON key order. The target was redacted when
+/// it was kept, unless `--show-secrets` ([`conversation::redacted_target`]).
+struct ExchangeView<'a> {
+    exchange: &'a Exchange,
+    texts: &'a Texts,
+}
+
+impl Serialize for ExchangeView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (exchange, texts) = (self.exchange, self.texts);
+        let persistence = exchange.persistence;
+        let ts = exchange.request_ts.or(exchange.response_ts);
+        let mut record = serializer.serialize_struct("ExchangeRecord", 13)?;
+        record.serialize_field("interim", &exchange.interim)?;
+        record.serialize_field("method", &texts.get(exchange.method))?;
+        record.serialize_field("persistence", &persistence.map(|(p, _)| p.name()))?;
+        record.serialize_field(
+            "request_connection",
+            &texts.get(exchange.request_connection),
+        )?;
+        record.serialize_field(
+            "request_keep_alive",
+            &texts.get(exchange.request_keep_alive),
+        )?;
+        record.serialize_field("request_version", &exchange.request_version())?;
+        record.serialize_field(
+            "response_connection",
+            &texts.get(exchange.response_connection),
+        )?;
+        record.serialize_field(
+            "response_keep_alive",
+            &texts.get(exchange.response_keep_alive),
+        )?;
+        record.serialize_field("response_version", &exchange.response_version())?;
+        record.serialize_field("rule", &persistence.map(|(_, r)| r.name()))?;
+        record.serialize_field("status", &exchange.status)?;
+        record.serialize_field("target", &exchange.target)?;
+        record.serialize_field("ts", &ts.map(epoch_seconds))?;
+        record.end()
     }
 }
 
