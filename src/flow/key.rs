@@ -82,11 +82,12 @@ impl Default for ShortText {
 
 impl ShortText {
     fn push_str(&mut self, text: &str) {
-        self.push_ascii(text.as_bytes());
+        self.push_bytes(text.as_bytes());
     }
 
-    /// Bytes that are valid UTF-8 on their own (text, or ASCII digits).
-    fn push_ascii(&mut self, bytes: &[u8]) {
+    /// Text's bytes or ASCII digits: [`Self::as_str`] checks the whole text once, at the end,
+    /// rather than each piece as it comes.
+    fn push_bytes(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
         match self.bytes.get_mut(self.len..end) {
             Some(room) => {
@@ -110,7 +111,7 @@ impl ShortText {
                 break;
             }
         }
-        self.push_ascii(digits.get(start..).unwrap_or_default());
+        self.push_bytes(digits.get(start..).unwrap_or_default());
     }
 
     fn as_str(&self) -> Option<&str> {

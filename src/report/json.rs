@@ -7,9 +7,9 @@
 //! in chunks, then written in order.
 //!
 //! Memory: the report holds one record per connection until the end (docs/performance.md
-//! measures it); rendering adds at most three chunks of [`CHUNK_ITEMS`] items per thread (being rendered,
-//! waiting, being written; their buffers are reused).
-//! For captures with millions of connections use `--format jsonl`, which streams.
+//! measures it); rendering adds at most three chunks of [`CHUNK_ITEMS`] items per thread
+//! (being rendered, waiting, being written; their buffers are reused). For captures with
+//! millions of connections use `--format jsonl`, which streams.
 
 use super::{Report, serializer};
 use crate::detect::Section;
