@@ -333,7 +333,7 @@ impl Tracker {
     }
 
     /// Finishes connections idle past the horizon (closed ones are finished by
-    /// [`Self::finish_closed`]). They are taken out in id order, so `take_ended` finds them
+    /// [`Self::finish_closed`]). They are taken out in id order, so `take_ended_into` finds them
     /// sorted.
     fn sweep(&mut self, now: Timestamp) {
         let horizon = self.config.idle_horizon_secs;
@@ -354,15 +354,9 @@ impl Tracker {
         }
     }
 
-    /// Connections finished since the last call, oldest id first.
-    pub fn take_ended(&mut self) -> Vec<Connection> {
-        let mut ended = Vec::new();
-        self.take_ended_into(&mut ended);
-        ended
-    }
-
-    /// The same into `ended` (empty), whose room the tracker keeps for the next ones: a
-    /// fresh list for every few connections ended cost an allocation and its growth each.
+    /// Connections finished since the last call, oldest id first, swapped into `ended`
+    /// (empty), whose room the tracker keeps for the next ones: a fresh list for every few
+    /// connections ended cost an allocation and its growth each.
     pub fn take_ended_into(&mut self, ended: &mut Vec<Connection>) {
         std::mem::swap(&mut self.ended, ended);
         super::key::sort_by_connection_id(ended, |c| c.id);
@@ -537,7 +531,9 @@ mod tests {
     }
 
     fn ended_ids(tracker: &mut Tracker) -> Vec<u64> {
-        tracker.take_ended().iter().map(|c| c.id.0).collect()
+        let mut ended = Vec::new();
+        tracker.take_ended_into(&mut ended);
+        ended.iter().map(|c| c.id.0).collect()
     }
 
     #[test]

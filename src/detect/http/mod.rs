@@ -485,7 +485,7 @@ impl HttpRecord {
 /// [`ExchangeView`] when the record is: building a record per exchange (with a copy of each
 /// text) cost an allocation per connection and kept three times the memory per exchange
 /// until the end of a `--format json` run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Exchanges {
     list: Vec<Exchange>,
     texts: Texts,
