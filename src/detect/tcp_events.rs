@@ -5,6 +5,7 @@ use super::{Context, Detector, Segment};
 use crate::config::AnalysisConfig;
 use crate::report::{Event, Subject};
 use crate::time::human_duration;
+use std::borrow::Cow;
 
 /// Idle gaps shorter than this are not worth a line in a timeline.
 const IDLE_EVENT_MIN_SECS: f64 = 1.0;
@@ -40,21 +41,24 @@ impl Detector for TcpEvents {
         let (kind, text) = if flags.rst() {
             (
                 "rst",
-                format!("RST seq {} ttl {}", segment.tcp.seq, segment.ip.ttl),
+                Cow::Owned(format!(
+                    "RST seq {} ttl {}",
+                    segment.tcp.seq, segment.ip.ttl
+                )),
             )
         } else if flags.syn() && flags.ack() {
-            ("syn-ack", "SYN-ACK".to_string())
+            ("syn-ack", Cow::Borrowed("SYN-ACK"))
         } else if flags.syn() {
-            ("syn", "SYN".to_string())
+            ("syn", Cow::Borrowed("SYN"))
         } else if flags.fin() {
-            ("fin", "FIN".to_string())
+            ("fin", Cow::Borrowed("FIN"))
         } else if segment.analysis.retransmission {
             (
                 "retransmission",
-                format!("retransmission, {} bytes", segment.tcp.payload_len),
+                Cow::Owned(format!("retransmission, {} bytes", segment.tcp.payload_len)),
             )
         } else if segment.tcp.payload_len > 0 && segment.analysis.new_payload_bytes > 0 {
-            let mut event = Event::new(ts, subject, "data", String::new()).from(from);
+            let mut event = Event::new(ts, subject, "data", "").from(from);
             event.bytes = u64::from(segment.tcp.payload_len);
             context.event(event);
             return;

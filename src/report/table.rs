@@ -301,7 +301,7 @@ fn event_text(event: &Event) -> String {
         };
         return format!("data, {segments}, {} bytes", event.bytes);
     }
-    event.text.clone()
+    event.text.to_string()
 }
 
 /// Used by detectors' messages: `idle 90.0 s`.
