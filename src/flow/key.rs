@@ -353,7 +353,7 @@ mod tests {
             "::ffff:0:1.2.3.4".parse().unwrap(),
         ];
         for mask in 0u32..256 {
-            for (shift, _) in values.iter().enumerate() {
+            for shift in 0..values.len() {
                 let groups: [u16; 8] = std::array::from_fn(|index| {
                     let nonzero = mask & (1 << index) != 0;
                     if nonzero {
