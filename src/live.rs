@@ -363,7 +363,7 @@ mod with_libpcap {
                 }
             };
             if delivered {
-                input.count_packet(&packet);
+                input.count_packet(&packet.frame());
                 if let Some(writer) = writer.as_mut() {
                     writer
                         .write(&packet)

@@ -127,10 +127,29 @@ impl CaptureReader {
     /// Reads the next frame into `out`. Returns `false` at the end of the input (including a
     /// truncated or corrupt tail, which is recorded as a warning).
     pub fn next_packet(&mut self, out: &mut RawPacket) -> bool {
+        let mut data = std::mem::take(&mut out.data);
+        data.clear();
+        let got = self.next_frame_into(out, &mut data);
+        out.data = data;
+        got
+    }
+
+    /// Reads the next frame with its bytes appended to `bytes` (a batch's arena) and the rest
+    /// of it into `meta`, whose own `data` is left alone: the reader thread fills its batches
+    /// this way, copying each frame once instead of twice. Returns `false` at the end of the
+    /// input, with nothing appended.
+    pub fn next_frame_into(&mut self, meta: &mut RawPacket, bytes: &mut Vec<u8>) -> bool {
+        let start = bytes.len();
         while !self.finished {
             let step = match self.reader.next() {
                 Ok((consumed, block)) => {
-                    let got = self.container.take_block(block, out, &mut self.summary);
+                    let mut out = FrameOut {
+                        meta: &mut *meta,
+                        bytes: &mut *bytes,
+                    };
+                    let got = self
+                        .container
+                        .take_block(block, &mut out, &mut self.summary);
                     Step::Consumed { consumed, got }
                 }
                 Err(PcapError::Eof) => Step::End,
@@ -146,8 +165,9 @@ impl CaptureReader {
                     // the shift only the partial record left at a refill is moved.
                     self.reader.consume_noshift(consumed);
                     if got {
-                        out.input = self.index;
-                        self.summary.count_packet(out);
+                        meta.input = self.index;
+                        let frame = meta.frame_with(bytes.get(start..).unwrap_or_default());
+                        self.summary.count_packet(&frame);
                         return true;
                     }
                 }
@@ -236,7 +256,7 @@ impl Container {
     fn take_block(
         &mut self,
         block: PcapBlockOwned<'_>,
-        out: &mut RawPacket,
+        out: &mut FrameOut<'_>,
         summary: &mut InputSummary,
     ) -> bool {
         match block {
@@ -254,14 +274,14 @@ impl Container {
                 } else {
                     i64::from(frame.ts_usec).saturating_mul(1000)
                 };
-                out.ts = Timestamp::from_nanos(
+                out.meta.ts = Timestamp::from_nanos(
                     i64::from(frame.ts_sec)
                         .saturating_mul(Timestamp::NANOS_PER_SEC)
                         .saturating_add(fraction),
                 );
-                out.interface = 0;
-                out.link_type = self.legacy_link_type;
-                out.original_len = frame.origlen;
+                out.meta.interface = 0;
+                out.meta.link_type = self.legacy_link_type;
+                out.meta.original_len = frame.origlen;
                 fill(out, frame.data);
                 true
             }
@@ -286,7 +306,7 @@ impl Container {
     fn take_pcapng_block(
         &mut self,
         block: Block<'_>,
-        out: &mut RawPacket,
+        out: &mut FrameOut<'_>,
         summary: &mut InputSummary,
     ) -> bool {
         match block {
@@ -322,10 +342,10 @@ impl Container {
                     return false;
                 };
                 let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                out.ts = pcapng_timestamp(raw, interface);
-                out.interface = epb.if_id;
-                out.link_type = interface.link_type;
-                out.original_len = epb.origlen;
+                out.meta.ts = pcapng_timestamp(raw, interface);
+                out.meta.interface = epb.if_id;
+                out.meta.link_type = interface.link_type;
+                out.meta.original_len = epb.origlen;
                 let captured = (epb.caplen as usize).min(epb.data.len());
                 fill(out, &epb.data[..captured]);
                 true
@@ -335,14 +355,14 @@ impl Container {
                 let Some(interface) = self.interface(0, summary) else {
                     return false;
                 };
-                out.ts = Timestamp::from_nanos(
+                out.meta.ts = Timestamp::from_nanos(
                     interface
                         .offset_seconds
                         .saturating_mul(Timestamp::NANOS_PER_SEC),
                 );
-                out.interface = 0;
-                out.link_type = interface.link_type;
-                out.original_len = spb.origlen;
+                out.meta.interface = 0;
+                out.meta.link_type = interface.link_type;
+                out.meta.original_len = spb.origlen;
                 let captured = (spb.origlen as usize).min(spb.data.len());
                 fill(out, &spb.data[..captured]);
                 true
@@ -361,7 +381,7 @@ impl Container {
     fn take_obsolete_packet_block(
         &mut self,
         body: &[u8],
-        out: &mut RawPacket,
+        out: &mut FrameOut<'_>,
         summary: &mut InputSummary,
     ) -> bool {
         let read_u32 = |at: usize| -> Option<u32> {
@@ -386,10 +406,10 @@ impl Container {
         let Some(data) = body.get(20..).map(|d| &d[..(caplen as usize).min(d.len())]) else {
             return false;
         };
-        out.ts = pcapng_timestamp((u64::from(high) << 32) | u64::from(low), interface);
-        out.interface = interface_id;
-        out.link_type = interface.link_type;
-        out.original_len = origlen;
+        out.meta.ts = pcapng_timestamp((u64::from(high) << 32) | u64::from(low), interface);
+        out.meta.interface = interface_id;
+        out.meta.link_type = interface.link_type;
+        out.meta.original_len = origlen;
         fill(out, data);
         true
     }
@@ -405,9 +425,15 @@ impl Container {
     }
 }
 
-fn fill(out: &mut RawPacket, data: &[u8]) {
-    out.data.clear();
-    out.data.extend_from_slice(data);
+/// Where a container block's frame goes: its timestamp, interface and lengths into `meta`,
+/// its bytes appended to `bytes`.
+struct FrameOut<'a> {
+    meta: &'a mut RawPacket,
+    bytes: &'a mut Vec<u8>,
+}
+
+fn fill(out: &mut FrameOut<'_>, data: &[u8]) {
+    out.bytes.extend_from_slice(data);
 }
 
 fn pcapng_timestamp(raw: u64, interface: Interface) -> Timestamp {

@@ -103,13 +103,18 @@ impl Default for RawPacket {
 
 impl RawPacket {
     pub fn frame(&self) -> Frame<'_> {
+        self.frame_with(&self.data)
+    }
+
+    /// This packet's facts with bytes kept elsewhere (a batch's arena).
+    pub fn frame_with<'a>(&self, data: &'a [u8]) -> Frame<'a> {
         Frame {
             ts: self.ts,
             input: self.input,
             interface: self.interface,
             link_type: self.link_type,
             original_len: self.original_len,
-            data: &self.data,
+            data,
         }
     }
 }
@@ -163,10 +168,10 @@ impl InputSummary {
         }
     }
 
-    pub fn count_packet(&mut self, packet: &RawPacket) {
+    pub fn count_packet(&mut self, frame: &Frame<'_>) {
         self.packets += 1;
-        self.bytes += packet.data.len() as u64;
-        let ts = packet.ts.as_secs_f64();
+        self.bytes += frame.data.len() as u64;
+        let ts = frame.ts.as_secs_f64();
         if let Some(last) = self.last_ts
             && ts < last
             && !self.backwards_reported
@@ -183,10 +188,10 @@ impl InputSummary {
             self.first_ts = Some(ts);
         }
         self.last_ts = Some(ts);
-        if packet.frame().is_truncated() {
+        if frame.is_truncated() {
             self.truncated_packets += 1;
         }
-        if matches!(packet.link_type, LinkType::Unknown(_)) {
+        if matches!(frame.link_type, LinkType::Unknown(_)) {
             self.unknown_link_packets += 1;
         }
     }

@@ -71,7 +71,8 @@ impl Batch {
         }
     }
 
-    /// Refills the batch through `scratch`; returns false once every input is exhausted.
+    /// Refills the batch, each frame's facts through `scratch` and its bytes read into the
+    /// arena; returns false once every input is exhausted.
     fn fill(&mut self, inputs: &mut InputSet, scratch: &mut RawPacket) -> bool {
         self.slots.clear();
         // A batch that once held a few huge frames gives the memory back.
@@ -81,11 +82,10 @@ impl Batch {
         self.arena.clear();
         self.arena.reserve(BATCH_BYTES);
         while self.slots.len() < BATCH_FRAMES && self.arena.len() < BATCH_BYTES {
-            if !inputs.next_packet(scratch) {
+            let start = self.arena.len();
+            if !inputs.next_frame_into(scratch, &mut self.arena) {
                 return false;
             }
-            let start = self.arena.len();
-            self.arena.extend_from_slice(&scratch.data);
             self.slots.push(Slot {
                 ts: scratch.ts,
                 input: scratch.input,
