@@ -188,7 +188,7 @@ impl SharedDetector for HttpHops {
             .enumerate()
             .map(|(index, number)| (*number, index))
             .collect();
-        ordered.sort();
+        ordered.sort_unstable();
         let mut list = Vec::new();
         for (number, index) in &ordered {
             let Some(hop) = self.hops.list.get(*index) else {
@@ -677,7 +677,7 @@ fn replaced_closes(members: &[(u32, &Hop)]) -> u64 {
         .iter()
         .flat_map(|(_, h)| h.intervals.iter().map(|(start, _)| *start))
         .collect();
-    starts.sort();
+    starts.sort_unstable();
     let replaced = members
         .iter()
         .flat_map(|(_, h)| h.churn_closes.iter())
