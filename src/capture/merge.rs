@@ -10,6 +10,8 @@ use super::file::CaptureReader;
 
 pub struct InputSet {
     readers: Vec<CaptureReader>,
+    /// Each input's frame read ahead, when there are several to merge (`None`: exhausted);
+    /// empty for a single input.
     heads: Vec<Option<RawPacket>>,
 }
 
@@ -30,7 +32,8 @@ impl InputSet {
     }
 
     /// Moves the earliest pending frame into `out` (swapping buffers, no copy) and reads ahead
-    /// in the input it came from. Returns false when every input is exhausted.
+    /// in the input it came from; a single input's next frame is read into `out` directly.
+    /// Returns false when every input is exhausted.
     pub fn next_packet(&mut self, out: &mut RawPacket) -> bool {
         if let [reader] = self.readers.as_mut_slice() {
             return reader.next_packet(out);
