@@ -1,9 +1,10 @@
 //! Endpoints, connection keys and ids.
 
+use super::text::ShortText;
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// An IP address and port; printed `ip:port`, or `[ip]:port` for IPv6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +39,14 @@ impl Serialize for Endpoint {
 }
 
 impl Endpoint {
+    /// Appends the `Display` text to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        match self.text().as_str() {
+            Some(text) => out.push_str(text),
+            None => out.push_str(&self.to_string()),
+        }
+    }
+
     /// `ip:port`, or `[ip]:port` for IPv6.
     fn text(&self) -> ShortText {
         let mut text = ShortText::default();
@@ -45,151 +54,16 @@ impl Endpoint {
             IpAddr::V4(ip) => {
                 text.push_ipv4(ip);
                 text.push_byte(b':');
-                text.push_number(u64::from(self.port));
             }
             IpAddr::V6(ip) => {
                 text.push_byte(b'[');
                 text.push_ipv6(ip);
                 text.push_str("]:");
-                text.push_number(u64::from(self.port));
             }
         }
+        text.push_number(u64::from(self.port));
         text
     }
-}
-
-/// Text of at most 64 bytes on the stack, for endpoint and id strings.
-struct ShortText {
-    bytes: [u8; 64],
-    len: usize,
-    /// Something did not fit: the caller falls back to formatting.
-    overflowed: bool,
-}
-
-impl Default for ShortText {
-    fn default() -> Self {
-        ShortText {
-            bytes: [0; 64],
-            len: 0,
-            overflowed: false,
-        }
-    }
-}
-
-impl ShortText {
-    /// Whole pieces of text only (a piece that does not fit is dropped and marks the text
-    /// overflowed), so the bytes are always valid UTF-8 up to `len`.
-    fn push_str(&mut self, text: &str) {
-        let end = self.len + text.len();
-        match self.bytes.get_mut(self.len..end) {
-            Some(room) => {
-                room.copy_from_slice(text.as_bytes());
-                self.len = end;
-            }
-            None => self.overflowed = true,
-        }
-    }
-
-    /// `number` in decimal, each digit written in its place: building the digits aside and
-    /// copying them took a `memcpy` call per number, and an endpoint has five numbers.
-    fn push_number(&mut self, number: u64) {
-        let digits = number.checked_ilog10().map_or(1, |log| log as usize + 1);
-        let end = self.len + digits;
-        let Some(room) = self.bytes.get_mut(self.len..end) else {
-            self.overflowed = true;
-            return;
-        };
-        let mut rest = number;
-        for slot in room.iter_mut().rev() {
-            *slot = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        self.len = end;
-    }
-
-    /// One ASCII byte (a separator), without a `memcpy` call.
-    fn push_byte(&mut self, byte: u8) {
-        match self.bytes.get_mut(self.len) {
-            Some(slot) => {
-                *slot = byte;
-                self.len += 1;
-            }
-            None => self.overflowed = true,
-        }
-    }
-
-    /// `ip` as `Ipv6Addr`'s `Display` writes it (RFC 5952: lowercase hex without leading
-    /// zeros, the first longest run of two or more zero groups as `::`, IPv4-mapped addresses
-    /// as `::ffff:a.b.c.d`), without the formatting machinery, as the IPv4 form is: through
-    /// it, each endpoint took a formatter, an adapter and a write per fragment.
-    fn push_ipv6(&mut self, ip: Ipv6Addr) {
-        if let Some(mapped) = ip.to_ipv4_mapped() {
-            self.push_str("::ffff:");
-            self.push_ipv4(mapped);
-            return;
-        }
-        let groups = ip.segments();
-        let (zeros_start, zeros_len) = longest_zero_run(&groups);
-        if zeros_len < 2 {
-            self.push_groups(&groups);
-            return;
-        }
-        self.push_groups(groups.get(..zeros_start).unwrap_or_default());
-        self.push_str("::");
-        self.push_groups(groups.get(zeros_start + zeros_len..).unwrap_or_default());
-    }
-
-    fn push_ipv4(&mut self, ip: Ipv4Addr) {
-        for (index, octet) in ip.octets().into_iter().enumerate() {
-            if index > 0 {
-                self.push_byte(b'.');
-            }
-            self.push_number(u64::from(octet));
-        }
-    }
-
-    /// Groups in lowercase hex without leading zeros, separated by `:`.
-    fn push_groups(&mut self, groups: &[u16]) {
-        for (index, &group) in groups.iter().enumerate() {
-            if index > 0 {
-                self.push_byte(b':');
-            }
-            let digits = group.to_be_bytes().map(|byte| [byte >> 4, byte & 0xF]);
-            let digits = digits.as_flattened();
-            let first = digits.iter().position(|&digit| digit != 0).unwrap_or(3);
-            for &digit in digits.get(first..).unwrap_or_default() {
-                let hex = b"0123456789abcdef".get(usize::from(digit)).copied();
-                self.push_byte(hex.unwrap_or(b'0'));
-            }
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        if self.overflowed {
-            return None;
-        }
-        std::str::from_utf8(self.bytes.get(..self.len)?).ok()
-    }
-}
-
-/// Where the first longest run of zero groups starts, and its length.
-fn longest_zero_run(groups: &[u16; 8]) -> (usize, usize) {
-    let (mut longest_start, mut longest_len) = (0, 0);
-    let (mut run_start, mut run_len) = (0, 0);
-    for (index, &group) in groups.iter().enumerate() {
-        if group != 0 {
-            run_len = 0;
-            continue;
-        }
-        if run_len == 0 {
-            run_start = index;
-        }
-        run_len += 1;
-        if run_len > longest_len {
-            (longest_start, longest_len) = (run_start, run_len);
-        }
-    }
-    (longest_start, longest_len)
 }
 
 /// Identifies one observation point of one TCP conversation: the same 5-tuple seen in two
@@ -337,6 +211,7 @@ impl Side {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     /// Every pattern of zero and non-zero groups (so every placement and tie of zero runs),
     /// with group values of every digit count, and the addresses std prints specially.

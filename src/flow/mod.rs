@@ -7,6 +7,7 @@ pub mod hash;
 pub mod key;
 pub mod seq;
 pub mod table;
+pub mod text;
 pub mod tombstones;
 pub mod tracker;
 

@@ -14,12 +14,13 @@
 //! connection lifetimes (for peak concurrency), [`MAX_TIMES_KEPT`] over all hops.
 
 use super::conversation::RequestNote;
-use super::parser::{Head, StartLine, Text};
+use super::parser::{Head, StartLine, Text, version_text};
 use crate::flow::hash::{FastHashMap, KeyedState};
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
+use serde::{Serialize, Serializer};
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
@@ -96,6 +97,48 @@ impl IdleCloses {
     }
 }
 
+/// The HTTP versions seen, a set of the two the parser reads (1.0 and 1.1) that costs no
+/// allocation: every connection adds its versions to its hop, and a `BTreeSet` per hop cost
+/// more in the merger than the rest of adding a connection, and again when copied into the
+/// hop's record. Iterates and serializes as the sorted set of texts did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionSet {
+    http_1_0: bool,
+    http_1_1: bool,
+}
+
+impl VersionSet {
+    /// Adds the version of a message whose start line had this minor version.
+    pub fn add_minor(&mut self, minor_version: u8) {
+        match version_text(minor_version) {
+            "HTTP/1.0" => self.http_1_0 = true,
+            _ => self.http_1_1 = true,
+        }
+    }
+
+    pub fn add_all(&mut self, other: VersionSet) {
+        self.http_1_0 |= other.http_1_0;
+        self.http_1_1 |= other.http_1_1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !(self.http_1_0 || self.http_1_1)
+    }
+
+    /// The texts, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> {
+        [(self.http_1_0, "HTTP/1.0"), (self.http_1_1, "HTTP/1.1")]
+            .into_iter()
+            .filter_map(|(seen, text)| seen.then_some(text))
+    }
+}
+
+impl Serialize for VersionSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 /// What one hop aggregates.
 #[derive(Clone, Debug)]
 pub struct Hop {
@@ -104,8 +147,8 @@ pub struct Hop {
     pub connections: u64,
     pub requests: u64,
     pub responses: u64,
-    pub request_versions: BTreeSet<&'static str>,
-    pub response_versions: BTreeSet<&'static str>,
+    pub request_versions: VersionSet,
+    pub response_versions: VersionSet,
     pub persistent: u64,
     pub non_persistent: u64,
     pub closed_by_client: u64,
@@ -150,8 +193,8 @@ impl Hop {
             connections: 0,
             requests: 0,
             responses: 0,
-            request_versions: BTreeSet::new(),
-            response_versions: BTreeSet::new(),
+            request_versions: VersionSet::default(),
+            response_versions: VersionSet::default(),
             persistent: 0,
             non_persistent: 0,
             closed_by_client: 0,
@@ -544,6 +587,47 @@ mod tests {
         hops.list.get(index).map_or(Vec::new(), |hop| {
             hop.forwarded_from.iter().map(|(k, v)| (*k, *v)).collect()
         })
+    }
+
+    /// The set serializes as the sorted set of version texts it replaced, whatever order the
+    /// versions came in, and a union adds what either side saw.
+    #[test]
+    fn versions_serialize_as_a_sorted_set_of_their_texts() {
+        let json = |set: VersionSet| serde_json::to_string(&set).unwrap_or_default();
+        let mut set = VersionSet::default();
+        assert_eq!((json(set), set.is_empty()), ("[]".to_string(), true));
+        set.add_minor(1);
+        assert_eq!(json(set), r#"["HTTP/1.1"]"#);
+        let mut other = VersionSet::default();
+        other.add_minor(0);
+        other.add_minor(0);
+        assert_eq!(json(other), r#"["HTTP/1.0"]"#);
+        set.add_all(other);
+        let sorted: std::collections::BTreeSet<&str> = ["HTTP/1.1", "HTTP/1.0"].into();
+        assert_eq!(
+            json(set),
+            serde_json::to_string(&sorted).unwrap_or_default()
+        );
+        assert!(!set.is_empty());
+    }
+
+    #[test]
+    fn hop_lines_name_the_hop_its_versions_mode_and_counts() {
+        let mut one = hop(80);
+        one.request_versions.add_minor(1);
+        one.request_versions.add_minor(0);
+        (one.requests, one.connections, one.persistent) = (12, 1, 1);
+        assert_eq!(
+            crate::detect::http::hop_line(3, &one),
+            "hop 3  10.0.0.1 -> 10.0.0.2:80  HTTP/1.0+HTTP/1.1 keep-alive  12 requests on 1 connection"
+        );
+        let mut none = hop(8080);
+        none.key.client = "2001:db8::1".parse().unwrap_or(none.key.client);
+        (none.connections, none.non_persistent) = (2, 2);
+        assert_eq!(
+            crate::detect::http::hop_line(10_000, &none),
+            "hop 10000  2001:db8::1 -> 10.0.0.2:8080  HTTP/? close  0 requests on 2 connections"
+        );
     }
 
     #[test]
