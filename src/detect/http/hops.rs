@@ -255,21 +255,48 @@ impl Hop {
     }
 
     fn count_peak_concurrency(&self) -> u64 {
-        let mut edges: Vec<(Timestamp, i64)> = Vec::with_capacity(self.intervals.len() * 2);
-        for (start, end) in &self.intervals {
-            edges.push((*start, 1));
-            edges.push((*end, -1));
+        if self.intervals.len() <= FEW_INTERVALS {
+            peak_of_few(&self.intervals)
+        } else {
+            peak_by_sweep(&self.intervals)
         }
-        // Unstable: equal edges are equal values, so the order is the same without the
-        // stable sort's buffer and merging (this runs once per hop at the end, serially).
-        edges.sort_unstable();
-        let (mut open, mut peak) = (0i64, 0i64);
-        for (_, delta) in edges {
-            open += delta;
-            peak = peak.max(open);
-        }
-        u64::try_from(peak).unwrap_or(0)
     }
+}
+
+/// Up to this many lifetimes, [`peak_of_few`] counts without a list: most hops of a capture
+/// of many clients have a few connections each, and a list and a sort per hop was most of
+/// building its record, serially after the analysis.
+const FEW_INTERVALS: usize = 8;
+
+/// Most lifetimes open at once: a sweep over their starts (+1) and ends (−1) in time order,
+/// an end before a start at the same time (a connection replacing another is not both).
+fn peak_by_sweep(intervals: &[(Timestamp, Timestamp)]) -> u64 {
+    let mut edges: Vec<(Timestamp, i64)> = Vec::with_capacity(intervals.len() * 2);
+    for (start, end) in intervals {
+        edges.push((*start, 1));
+        edges.push((*end, -1));
+    }
+    // Unstable: equal edges are equal values, so the order is the same without the
+    // stable sort's buffer and merging (this runs once per hop at the end, serially).
+    edges.sort_unstable();
+    let (mut open, mut peak) = (0i64, 0i64);
+    for (_, delta) in edges {
+        open += delta;
+        peak = peak.max(open);
+    }
+    u64::try_from(peak).unwrap_or(0)
+}
+
+/// The sweep's answer without its list: the sweep's count is highest right after the starts
+/// at some time `t`, where it is the lifetimes started by `t` less those ended by `t`.
+fn peak_of_few(intervals: &[(Timestamp, Timestamp)]) -> u64 {
+    let open_after = |at: Timestamp| {
+        let started = intervals.iter().filter(|(start, _)| *start <= at).count();
+        let ended = intervals.iter().filter(|(_, end)| *end <= at).count();
+        started as i64 - ended as i64
+    };
+    let peak = intervals.iter().map(|(start, _)| open_after(*start)).max();
+    u64::try_from(peak.unwrap_or(0)).unwrap_or(0)
 }
 
 /// A request remembered for matching: 40 bytes, up to [`MAX_RECENT_REQUESTS`] of them. The
@@ -628,6 +655,35 @@ mod tests {
             crate::detect::http::hop_line(10_000, &none),
             "hop 10000  2001:db8::1 -> 10.0.0.2:8080  HTTP/? close  0 requests on 2 connections"
         );
+    }
+
+    /// Every few-lifetime input the counting path takes gives the sweep's answer: ties between
+    /// starts and ends, empty lifetimes, and ends before starts (from out-of-order captures).
+    #[test]
+    fn few_lifetimes_peak_as_the_sweep_counts_them() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |limit: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            i64::try_from(state % limit).unwrap_or(0)
+        };
+        for round in 0..20_000 {
+            let count = usize::try_from(next(FEW_INTERVALS as u64 + 1)).unwrap_or(0);
+            let spread: u64 = if round % 2 == 0 { 4 } else { 1_000 };
+            let intervals: Vec<(Timestamp, Timestamp)> = (0..count)
+                .map(|_| {
+                    let start = next(spread);
+                    let end = start + next(spread) - next(spread / 4 + 1);
+                    (Timestamp::from_nanos(start), Timestamp::from_nanos(end))
+                })
+                .collect();
+            assert_eq!(
+                peak_of_few(&intervals),
+                peak_by_sweep(&intervals),
+                "{intervals:?}"
+            );
+        }
     }
 
     #[test]

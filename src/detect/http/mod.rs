@@ -29,7 +29,6 @@ use hops::{Hop, Hops, TimesKept, VersionSet};
 use parser::Text;
 use persistence::{Persistence, Rule};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Ports where a connection that never spoke HTTP is still worth a `connections[].http` note.
 const HTTP_PORTS: [u16; 4] = [80, 8080, 8000, 3128];
@@ -702,25 +701,39 @@ fn replaced_closes(members: &[(u32, &Hop)]) -> u64 {
 
 /// Pool churn is judged per client address and server port: a proxy's pool spans all the
 /// servers of its upstream group.
+///
+/// The groups are runs of one sorted list rather than a map of lists, and a group's churned
+/// closes are matched with new connections only if they could reach the thresholds: most
+/// groups are a single client's hop that cannot churn, and a list, a sort and the matching
+/// for each of them were most of the serial tail's work per hop.
 fn churn_findings(hops: &Hops, numbers: &[u32], context: &mut Context<'_>) {
-    let mut groups: BTreeMap<(std::net::IpAddr, u16), Vec<(u32, &Hop)>> = BTreeMap::new();
-    for (index, hop) in hops.list.iter().enumerate() {
-        if let Some(number) = numbers.get(index) {
-            groups
-                .entry((hop.key.client, hop.key.server.port))
-                .or_default()
-                .push((*number, hop));
+    let mut order: Vec<(std::net::IpAddr, u16, u32, usize)> = hops
+        .list
+        .iter()
+        .zip(numbers)
+        .enumerate()
+        .map(|(index, (hop, number))| (hop.key.client, hop.key.server.port, *number, index))
+        .collect();
+    order.sort_unstable();
+    let too_few = |churned: u64, connections: u64, persistent: u64| {
+        churned < CHURN_MIN_CONNECTIONS || churned * 3 < connections || persistent * 2 < connections
+    };
+    for group in order.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let members = || {
+            group
+                .iter()
+                .filter_map(|(_, _, number, index)| Some((*number, hops.list.get(*index)?)))
+        };
+        let connections: u64 = members().map(|(_, h)| h.connections).sum();
+        let persistent: u64 = members().map(|(_, h)| h.persistent).sum();
+        // `replaced_closes` counts some of the churned closes kept, at most all of them.
+        let closes_kept: usize = members().map(|(_, h)| h.churn_closes.len()).sum();
+        if too_few(closes_kept as u64, connections, persistent) {
+            continue;
         }
-    }
-    for (_, mut members) in groups {
-        members.sort_by_key(|(number, _)| *number);
+        let members: Vec<(u32, &Hop)> = members().collect();
         let churned = replaced_closes(&members);
-        let connections: u64 = members.iter().map(|(_, h)| h.connections).sum();
-        let persistent: u64 = members.iter().map(|(_, h)| h.persistent).sum();
-        if churned < CHURN_MIN_CONNECTIONS
-            || churned * 3 < connections
-            || persistent * 2 < connections
-        {
+        if too_few(churned, connections, persistent) {
             continue;
         }
         let Some((number, first)) = members.first().copied() else {
