@@ -4,6 +4,7 @@
 //! docs/json.md documents them with the `schema_version`. Renderers (`table`, `json`) are pure
 //! functions of this model and compute nothing.
 
+pub mod decimal;
 pub mod json;
 pub mod lines;
 pub mod serializer;

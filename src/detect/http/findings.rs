@@ -4,6 +4,8 @@
 
 use super::hops::{Hop, IdleCloses};
 use crate::flow::ConnectionId;
+use crate::flow::text::push_ip;
+use crate::report::decimal::{fixed, push_fixed};
 use crate::report::{Finding, Severity, Subject};
 use crate::time::Timestamp;
 use serde_json::{Map, Value, json};
@@ -44,19 +46,30 @@ pub fn nginx_version(server: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch))
 }
 
-fn evidence(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(key, value)| ((*key).to_string(), value.clone()))
-        .collect()
+/// The values are moved in, not cloned: hop findings are built serially after the analysis,
+/// up to two per hop.
+fn evidence<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    // Inserted one by one: collecting sorts the pairs in a buffer of its own first, which for
+    // a handful of keys cost more than the inserts.
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        map.insert(key.to_string(), value);
+    }
+    map
 }
 
 fn ids(examples: &[ConnectionId]) -> Value {
     Value::Array(examples.iter().map(|id| json!(id.to_string())).collect())
 }
 
+/// `client -> server`, from the stack-built address texts (std's address `Display` through
+/// `format!` cost more than the rest of some findings).
 fn hop_text(hop: &Hop) -> String {
-    format!("{} -> {}", hop.key.client, hop.key.server)
+    let mut text = String::with_capacity(64);
+    push_ip(&mut text, hop.key.client);
+    text.push_str(" -> ");
+    hop.key.server.push_to(&mut text);
+    text
 }
 
 pub fn keepalive_declined(number: u32, hop: &Hop) -> Finding {
@@ -87,7 +100,7 @@ pub fn keepalive_declined(number: u32, hop: &Hop) -> Finding {
             "enable keep-alive on {}: nginx `keepalive_timeout 75s;` (0 disables it), Apache `KeepAlive On`, HAProxy remove `option httpclose`; a server answering HTTP/1.0 must send `Connection: keep-alive`",
             hop.key.server
         ),
-        evidence: evidence(&[
+        evidence: evidence([
             ("hop", json!(number)),
             ("connections", json!(hop.connections)),
             ("declined_connections", json!(hop.declined)),
@@ -160,7 +173,7 @@ pub fn upstream_no_keepalive(
             "{} HAProxy: `option http-keep-alive` and `http-reuse safe` in the backend. Envoy: use an HTTP/1.1 cluster without `max_requests_per_connection: 1` and let the connection manager strip `Connection`.",
             nginx_upstream_advice(proxy_software.as_deref(), pool)
         ),
-        evidence: evidence(&[
+        evidence: evidence([
             ("hop", json!(number)),
             ("front_hop", json!(front.map(|(n, _)| n))),
             ("connections", json!(hop.connections)),
@@ -248,7 +261,7 @@ pub fn pool_churn(churn: &Churn<'_>) -> Finding {
             churn.churned
         ),
         advice,
-        evidence: evidence(&[
+        evidence: evidence([
             (
                 "hops",
                 json!(churn.hops.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
@@ -279,7 +292,7 @@ pub fn hop_by_hop_forwarded(number: u32, hop: &Hop, front: Option<u32>) -> Findi
             hop.key.client, hop.key.server, hop.hop_by_hop_forwarded
         ),
         advice: "make the proxy drop `Connection`, `Keep-Alive`, `Proxy-Connection` and the fields named in `Connection` before forwarding: nginx `proxy_set_header Connection \"\";` (and `proxy_set_header Keep-Alive \"\";` for custom ones), HAProxy and Envoy strip them by default, check custom `http-request set-header` rules".to_string(),
-        evidence: evidence(&[
+        evidence: evidence([
             ("hop", json!(number)),
             ("front_hop", json!(front)),
             ("forwarded_requests", json!(hop.hop_by_hop_forwarded)),
@@ -289,17 +302,17 @@ pub fn hop_by_hop_forwarded(number: u32, hop: &Hop, front: Option<u32>) -> Findi
 }
 
 pub fn idle_close(number: u32, hop: &Hop, closer: &str, closes: &IdleCloses) -> Finding {
-    let typical = closes.min_s;
+    // Up to two per hop, built serially after the analysis: the durations are written by
+    // `fixed` (the same text as `{:.1}`) and each once.
+    let typical = fixed(closes.min_s, 1);
     let implication = if closer == "server" {
+        let suggested = fixed((closes.min_s - 1.0).max(0.5), 0);
         format!(
-            "the server's keep-alive idle timeout is about {:.1} s (nginx `keepalive_timeout`, Apache `KeepAliveTimeout`, Node.js `server.keepAliveTimeout`); every client or proxy pool reusing these connections must close idle ones sooner: set its idle timeout below {:.1} s (e.g. {:.0} s), or requests will race the server's close (http-reuse-race)",
-            typical,
-            typical,
-            (typical - 1.0).max(0.5)
+            "the server's keep-alive idle timeout is about {typical} s (nginx `keepalive_timeout`, Apache `KeepAliveTimeout`, Node.js `server.keepAliveTimeout`); every client or proxy pool reusing these connections must close idle ones sooner: set its idle timeout below {typical} s (e.g. {suggested} s), or requests will race the server's close (http-reuse-race)"
         )
     } else {
         format!(
-            "the client closes idle connections after about {typical:.1} s, before the server does: this is the safe order (the side with the shorter idle timeout closes); keep the server's timeout above {typical:.1} s"
+            "the client closes idle connections after about {typical} s, before the server does: this is the safe order (the side with the shorter idle timeout closes); keep the server's timeout above {typical} s"
         )
     };
     Finding {
@@ -314,7 +327,7 @@ pub fn idle_close(number: u32, hop: &Hop, closer: &str, closes: &IdleCloses) -> 
             range_text(closes)
         ),
         advice: implication,
-        evidence: evidence(&[
+        evidence: evidence([
             ("hop", json!(number)),
             ("closed_by", json!(closer)),
             ("connections", json!(closes.count)),
@@ -331,11 +344,13 @@ pub fn idle_close(number: u32, hop: &Hop, closer: &str, closes: &IdleCloses) -> 
 }
 
 fn range_text(closes: &IdleCloses) -> String {
-    if (closes.max_s - closes.min_s).abs() < 0.05 {
-        format!("{:.1} s", closes.min_s)
-    } else {
-        format!("{:.1}–{:.1} s", closes.min_s, closes.max_s)
+    let mut text = fixed(closes.min_s, 1);
+    if (closes.max_s - closes.min_s).abs() >= 0.05 {
+        text.push('–');
+        push_fixed(&mut text, closes.max_s, 1);
     }
+    text.push_str(" s");
+    text
 }
 
 /// Facts of one request sent on a connection the server was closing.
@@ -388,7 +403,7 @@ pub fn reuse_race(race: &Race) -> Finding {
         advice: format!(
             "the client's idle pool outlives the server's keep-alive timeout: set the client/proxy idle timeout {limit} (nginx upstream `keepalive_timeout`, Go `IdleConnTimeout`, undici `keepAliveTimeout`) or raise the server's; retry idempotent requests on a fresh connection"
         ),
-        evidence: evidence(&[
+        evidence: evidence([
             ("request_index", json!(race.request_index)),
             ("server_close_kind", json!(race.close_kind)),
             ("request_after_close_ms", json!(gap_ms)),
