@@ -62,8 +62,8 @@ fn ids(examples: &[ConnectionId]) -> Value {
     Value::Array(examples.iter().map(|id| json!(id.to_string())).collect())
 }
 
-/// `client -> server`, from the stack-built address texts (std's address `Display` through
-/// `format!` cost more than the rest of some findings).
+/// `client -> server`, from the stack-built address texts, as hop lines are
+/// ([`super::hop_line`]).
 fn hop_text(hop: &Hop) -> String {
     let mut text = String::with_capacity(64);
     push_ip(&mut text, hop.key.client);
@@ -345,7 +345,8 @@ pub fn idle_close(number: u32, hop: &Hop, closer: &str, closes: &IdleCloses) -> 
 
 fn range_text(closes: &IdleCloses) -> String {
     let mut text = fixed(closes.min_s, 1);
-    if (closes.max_s - closes.min_s).abs() >= 0.05 {
+    let one_value = (closes.max_s - closes.min_s).abs() < 0.05;
+    if !one_value {
         text.push('–');
         push_fixed(&mut text, closes.max_s, 1);
     }

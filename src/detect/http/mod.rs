@@ -611,7 +611,7 @@ impl HopRecord {
 ///
 /// Appended piece by piece: one `format!` with the addresses' `Display` cost about 3,700
 /// instructions a line, and a capture of short connections from many clients has as many
-/// hops as a tenth of its connections, each built serially after the analysis.
+/// hops as a third of its connections, each built serially after the analysis.
 pub fn hop_line(number: u32, hop: &Hop) -> String {
     let mut line = String::with_capacity(96);
     line.push_str("hop ");
