@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Text of at most 64 bytes on the stack, for endpoint and id strings.
+/// Text of at most 64 bytes on the stack: an endpoint, an address, an id or a number.
 pub struct ShortText {
     bytes: [u8; 64],
     len: usize,
@@ -66,10 +66,6 @@ impl ShortText {
         }
     }
 
-    /// `ip` as `Ipv6Addr`'s `Display` writes it (RFC 5952: lowercase hex without leading
-    /// zeros, the first longest run of two or more zero groups as `::`, IPv4-mapped addresses
-    /// as `::ffff:a.b.c.d`), without the formatting machinery, as the IPv4 form is: through
-    /// it, each endpoint took a formatter, an adapter and a write per fragment.
     /// `ip` as `IpAddr`'s `Display` writes it.
     pub fn push_ip(&mut self, ip: IpAddr) {
         match ip {
@@ -78,6 +74,10 @@ impl ShortText {
         }
     }
 
+    /// `ip` as `Ipv6Addr`'s `Display` writes it (RFC 5952: lowercase hex without leading
+    /// zeros, the first longest run of two or more zero groups as `::`, IPv4-mapped addresses
+    /// as `::ffff:a.b.c.d`), without the formatting machinery, as the IPv4 form is: through
+    /// it, each endpoint took a formatter, an adapter and a write per fragment.
     pub fn push_ipv6(&mut self, ip: Ipv6Addr) {
         if let Some(mapped) = ip.to_ipv4_mapped() {
             self.push_str("::ffff:");

@@ -108,12 +108,12 @@ pub struct VersionSet {
 }
 
 impl VersionSet {
-    /// Adds the version of a message whose start line had this minor version.
+    /// Adds the version of a message whose start line had this minor version (named as
+    /// [`version_text`] names it).
     pub fn add_minor(&mut self, minor_version: u8) {
-        match version_text(minor_version) {
-            "HTTP/1.0" => self.http_1_0 = true,
-            _ => self.http_1_1 = true,
-        }
+        let text = version_text(minor_version);
+        self.http_1_0 |= text == version_text(0);
+        self.http_1_1 |= text == version_text(1);
     }
 
     pub fn add_all(&mut self, other: VersionSet) {
@@ -127,9 +127,12 @@ impl VersionSet {
 
     /// The texts, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &'static str> {
-        [(self.http_1_0, "HTTP/1.0"), (self.http_1_1, "HTTP/1.1")]
-            .into_iter()
-            .filter_map(|(seen, text)| seen.then_some(text))
+        [
+            (self.http_1_0, version_text(0)),
+            (self.http_1_1, version_text(1)),
+        ]
+        .into_iter()
+        .filter_map(|(seen, text)| seen.then_some(text))
     }
 }
 

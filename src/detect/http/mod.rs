@@ -704,8 +704,8 @@ fn replaced_closes(members: &[(u32, &Hop)]) -> u64 {
 ///
 /// The groups are runs of one sorted list rather than a map of lists, and a group's churned
 /// closes are matched with new connections only if they could reach the thresholds: most
-/// groups are a single client's hop that cannot churn, and a list, a sort and the matching
-/// for each of them were most of the serial tail's work per hop.
+/// groups are a single client's hop that cannot churn, and each paid for a list, a sort and
+/// the matching.
 fn churn_findings(hops: &Hops, numbers: &[u32], context: &mut Context<'_>) {
     let mut order: Vec<(std::net::IpAddr, u16, u32, usize)> = hops
         .list
