@@ -254,7 +254,9 @@ fn connection_record(
         roles_inferred: connection.roles_inferred,
         rtt_s: connection.path_rtt().map(crate::report::round_micros),
         retransmissions: connection.client.retransmissions + connection.server.retransmissions,
-        details,
+        http: details.http,
+        keepalive: details.keepalive,
+        rsts: details.rsts,
         timeline,
     }
 }

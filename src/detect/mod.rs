@@ -39,17 +39,14 @@ pub struct Segment<'a, 'p> {
 }
 
 /// Per-detector output attached to a connection (`connections[].keepalive`, ...): one typed
-/// slot per detector that reports on connections. Typed records rather than `Value` maps
-/// because one is built for every connection: a map with allocated keys per connection was the
-/// largest cost of a run and of `--format json`'s memory. Fields are in alphabetical order,
-/// the order of the JSON keys (docs/json.md).
-#[derive(Clone, Debug, Default, serde::Serialize)]
+/// slot per detector that reports on connections, moved into the
+/// [`ConnectionRecord`](crate::report::ConnectionRecord) of the same names. Typed records
+/// rather than `Value` maps because one is built for every connection: a map with allocated
+/// keys per connection was the largest cost of a run and of `--format json`'s memory.
+#[derive(Clone, Debug, Default)]
 pub struct Details {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Box<http::HttpRecord>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<keepalive::KeepaliveRecord>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rsts: Option<Vec<rst::RstRecord>>,
 }
 

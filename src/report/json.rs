@@ -241,6 +241,26 @@ impl Indented {
     }
 }
 
+/// `,` (unless `first`), the line break and indentation, and `"key": `, in one reservation.
+impl serializer::Layout for Indented {
+    fn struct_key(&mut self, out: &mut Vec<u8>, first: bool, key: &'static str) -> io::Result<()> {
+        let Some(line) = LINE.get(usize::from(first)..2 + self.level * 2) else {
+            // Deeper than LINE reaches (no report is): the indentation in parts.
+            self.new_line(out, !first)?;
+            out.extend_from_slice(b"\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\": ");
+            return Ok(());
+        };
+        out.reserve(line.len() + key.len() + 4);
+        out.extend_from_slice(line);
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\": ");
+        Ok(())
+    }
+}
+
 impl Formatter for Indented {
     fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
         self.open(writer, b"[")
