@@ -196,6 +196,9 @@ const LINE: &[u8; 130] = &{
     line
 };
 
+/// The bytes of [`LINE`] a struct key copies at once: lines up to level 15.
+const LINE_BLOCK: usize = 32;
+
 impl Indented {
     fn at(level: usize) -> Indented {
         Indented {
@@ -244,16 +247,21 @@ impl Indented {
 /// `,` (unless `first`), the line break and indentation, and `"key": `, in one reservation.
 impl serializer::Layout for Indented {
     fn struct_key(&mut self, out: &mut Vec<u8>, first: bool, key: &'static str) -> io::Result<()> {
-        let Some(line) = LINE.get(usize::from(first)..2 + self.level * 2) else {
-            // Deeper than LINE reaches (no report is): the indentation in parts.
-            self.new_line(out, !first)?;
-            out.extend_from_slice(b"\"");
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\": ");
-            return Ok(());
-        };
-        out.reserve(line.len() + key.len() + 4);
-        out.extend_from_slice(line);
+        let start = usize::from(first);
+        let line_length = 2 + self.level * 2 - start;
+        let block = LINE.get(start..start + LINE_BLOCK);
+        match block.and_then(|block| <&[u8; LINE_BLOCK]>::try_from(block).ok()) {
+            // A block of a known size is copied with a few moves; a slice of the line's
+            // length took a `memcpy` call. The bytes past the line are cut off again.
+            Some(block) if line_length <= LINE_BLOCK => {
+                let at = out.len();
+                out.reserve(LINE_BLOCK + key.len() + 4);
+                out.extend_from_slice(block);
+                out.truncate(at + line_length);
+            }
+            // Deeper than a block reaches (no report is): the indentation in parts.
+            _ => self.new_line(out, !first)?,
+        }
         out.push(b'"');
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\": ");
@@ -331,6 +339,41 @@ mod tests {
             String::from_utf8(ours).unwrap(),
             serde_json::to_string_pretty(&value).unwrap()
         );
+    }
+
+    /// Struct keys take their own path (`struct_key`): at every level from the first to
+    /// past what one block of indentation reaches and past `LINE` itself, first and later
+    /// fields alike.
+    #[test]
+    fn struct_keys_are_the_pretty_printers_bytes_at_every_depth() {
+        #[derive(Serialize)]
+        struct Level {
+            name: &'static str,
+            inner: Option<Box<Level>>,
+            list: Vec<u8>,
+        }
+        let mut nested: Option<Box<Level>> = None;
+        for _ in 0..LINE.len() {
+            nested = Some(Box::new(Level {
+                name: "x",
+                inner: nested,
+                list: vec![1],
+            }));
+        }
+        for level in [0, 1, 7, 15, 16, 70] {
+            let mut ours = Vec::new();
+            render_value(&mut ours, &nested, level).unwrap();
+            let mut expected = Vec::new();
+            let indent = "  ".repeat(level);
+            let formatter = serde_json::ser::PrettyFormatter::new();
+            let mut serializer = serde_json::Serializer::with_formatter(&mut expected, formatter);
+            nested.serialize(&mut serializer).unwrap();
+            // serde_json starts at level 0: its lines get the deeper level's indentation.
+            let expected = String::from_utf8(expected)
+                .unwrap()
+                .replace('\n', &format!("\n{indent}"));
+            assert_eq!(String::from_utf8(ours).unwrap(), expected, "level {level}");
+        }
     }
 
     /// Arrays longer than a chunk, rendered on several threads, are written in order with
