@@ -19,7 +19,7 @@
 
 use serde::ser::{self, Error as _, Impossible, Serialize};
 use serde_json::Error;
-use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 use std::fmt::{self, Write as _};
 use std::io;
 
@@ -29,9 +29,9 @@ pub fn append_compact<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Re
 }
 
 /// A serde_json [`Formatter`] that can also write everything before a struct field's value
-/// at once. A report is mostly struct fields (about 470,000 in a 24 MB document); through
+/// at once. A report is mostly struct fields (about 500,000 in a 24 MB document); through
 /// the `Formatter` calls, each key was six writes (separator and indentation, quote, name,
-/// quote, `: `), a fifth of rendering.
+/// quote, `: `), together a third of rendering (docs/performance.md, seventeenth pass).
 pub trait Layout: Formatter {
     /// The separator before a field (none when `first`), its key and what comes between key
     /// and value: what `begin_object_key`, the key as a string, `end_object_key` and
@@ -60,8 +60,9 @@ impl Layout for CompactFormatter {
     }
 }
 
-/// Only the tests compare with serde_json's own pretty printer.
-impl Layout for PrettyFormatter<'_> {}
+/// The tests compare with serde_json's own pretty printer.
+#[cfg(test)]
+impl Layout for serde_json::ser::PrettyFormatter<'_> {}
 
 /// Appends `value` laid out by `formatter`.
 pub fn append<T: Serialize + ?Sized, F: Layout>(
