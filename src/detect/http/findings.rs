@@ -4,7 +4,6 @@
 
 use super::hops::{Hop, IdleCloses};
 use crate::flow::ConnectionId;
-use crate::flow::text::push_ip;
 use crate::report::decimal::{fixed, push_fixed};
 use crate::report::{Finding, Severity, Subject};
 use crate::time::Timestamp;
@@ -62,13 +61,10 @@ fn ids(examples: &[ConnectionId]) -> Value {
     Value::Array(examples.iter().map(|id| json!(id.to_string())).collect())
 }
 
-/// `client -> server`, from the stack-built address texts, as hop lines are
-/// ([`super::hop_line`]).
+/// `client -> server`, as hop lines name the hop ([`super::hop_line`]).
 fn hop_text(hop: &Hop) -> String {
     let mut text = String::with_capacity(64);
-    push_ip(&mut text, hop.key.client);
-    text.push_str(" -> ");
-    hop.key.server.push_to(&mut text);
+    hop.key.push_to(&mut text);
     text
 }
 

@@ -16,6 +16,7 @@
 use super::conversation::RequestNote;
 use super::parser::{Head, StartLine, Text, version_text};
 use crate::flow::hash::{FastHashMap, KeyedState};
+use crate::flow::text::push_ip;
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
@@ -71,6 +72,16 @@ impl TimesKept {
 pub struct HopKey {
     pub client: IpAddr,
     pub server: Endpoint,
+}
+
+impl HopKey {
+    /// Appends `client -> server` (as `Display` writes each), from stack-built texts: hop
+    /// lines and hop findings name their hop this way, serially after the analysis.
+    pub fn push_to(&self, out: &mut String) {
+        push_ip(out, self.client);
+        out.push_str(" -> ");
+        self.server.push_to(out);
+    }
 }
 
 /// Idle closes of keep-alive connections by one side.

@@ -17,7 +17,7 @@ pub mod reassembly;
 use super::{Context, Details, Detector, Section, Sections, Segment, Shared, SharedDetector};
 use crate::config::AnalysisConfig;
 use crate::flow::hash::{FastHashMap, fast_hash_map};
-use crate::flow::text::{push_decimal, push_ip};
+use crate::flow::text::push_decimal;
 use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
 use crate::time::Timestamp;
@@ -617,9 +617,7 @@ pub fn hop_line(number: u32, hop: &Hop) -> String {
     line.push_str("hop ");
     push_decimal(&mut line, u64::from(number));
     line.push_str("  ");
-    push_ip(&mut line, hop.key.client);
-    line.push_str(" -> ");
-    hop.key.server.push_to(&mut line);
+    hop.key.push_to(&mut line);
     line.push_str("  ");
     if hop.request_versions.is_empty() {
         line.push_str("HTTP/?");
