@@ -8,8 +8,9 @@
 //! `&'static str`, and writes into a `Vec<u8>` (both formats render into one) instead of
 //! through `io::Write`.
 //!
-//! Everything else is serde_json's: layout, numbers and escapes go through its public
-//! [`Formatter`] trait (so `--format json` keeps [`super::json`]'s `Indented` layout and
+//! Everything else is serde_json's: layout, numbers (but the micro-decimals of times and
+//! durations, [`super::decimal::whole_micros`], whose text is written directly) and escapes
+//! go through its public [`Formatter`] trait (so `--format json` keeps [`super::json`]'s `Indented` layout and
 //! jsonl serde_json's `CompactFormatter`), and every call happens in the order serde_json's
 //! own `Serializer` makes it, so the output is byte-identical (the tests compare both on
 //! every kind of value). Errors are `serde_json::Error`s with serde_json's messages.
@@ -262,7 +263,12 @@ impl<'s, 'o, F: Layout> ser::Serializer for &'s mut JsonSerializer<'o, F> {
     }
 
     fn serialize_f64(self, value: f64) -> Result<(), Error> {
-        if value.is_finite() {
+        // Times and durations, most of a report's numbers: the formatter would write the
+        // same text (`decimal::whole_micros`) through a general shortest-text search.
+        if let Some(micros) = super::decimal::whole_micros(value) {
+            super::decimal::push_micros(self.out, micros);
+            Ok(())
+        } else if value.is_finite() {
             io(self.formatter.write_f64(self.out, value))
         } else {
             io(self.formatter.write_null(self.out))
