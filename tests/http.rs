@@ -301,6 +301,65 @@ fn bytes_that_are_not_http_on_port_80_are_noted_not_counted() {
     assert!(report.get("http_hops").is_none());
 }
 
+/// TLS from the handshake on, on a port that is not an HTTP port: both directions open with
+/// another protocol, so the connection is not HTTP for good; a later record that happens to
+/// read like a request is not parsed (the decision in `HttpDetector::other_protocol`).
+#[test]
+fn another_protocol_from_the_handshake_on_is_not_read_as_http_later() {
+    let report = analyze_tls_then_http("10.0.0.10:443");
+    assert_eq!(report["summary"]["http_requests"], 0);
+    assert!(connection(&report, "10.0.0.10:443")["http"].is_null());
+    // On an HTTP port the conversation stays (for its note), and the parser resynchronises
+    // on the request.
+    let report = analyze_tls_then_http(SERVER);
+    assert_eq!(http(&report)["requests"], 1);
+}
+
+fn analyze_tls_then_http(server: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Capture::new(Link::Ethernet);
+    let mut conv = Conversation::new(CLIENT, server, 1000, 5000);
+    conv.handshake(&mut cap, 0.0, 0.002);
+    conv.client_sends(
+        &mut cap,
+        0.01,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
+        0.001,
+    );
+    conv.server_sends(
+        &mut cap,
+        0.02,
+        b"\x16\x03\x03\x00\x5a\x02\x00\x00\x56",
+        0.001,
+    );
+    conv.client_sends(&mut cap, 0.03, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0.001);
+    let path = cap.write(dir.path(), "tls.pcap");
+    analyze_json(&[&path], &[])
+}
+
+/// A plain HTTP server that a TLS client reaches on a port that is not an HTTP port answers
+/// `400`: that answer is read (the client's side is noted as not HTTP).
+#[test]
+fn an_http_answer_to_another_protocol_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Capture::new(Link::Ethernet);
+    let mut conv = Conversation::new(CLIENT, "10.0.0.10:9000", 1000, 5000);
+    conv.handshake(&mut cap, 0.0, 0.002);
+    conv.client_sends(
+        &mut cap,
+        0.01,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
+        0.001,
+    );
+    let bad_request = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    conv.server_sends(&mut cap, 0.02, bad_request, 0.001);
+    let path = cap.write(dir.path(), "tls-to-http.pcap");
+    let report = analyze_json(&[&path], &[]);
+    let http = &connection(&report, "10.0.0.10:9000")["http"];
+    assert_eq!(http["responses"], 1, "{http:#}");
+    assert_eq!(report["summary"]["http_responses"], 1);
+}
+
 #[test]
 fn http10_persists_only_when_both_sides_say_keep_alive() {
     let report = analyze_with(

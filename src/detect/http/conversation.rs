@@ -344,6 +344,22 @@ impl Conversation {
         }
     }
 
+    /// Both directions began, at their first byte and without a hole, with bytes that cannot
+    /// begin an HTTP/1.x message (TLS, SSH, a database protocol): nothing was read and,
+    /// short of a later segment that happens to look like a start line, nothing will be.
+    pub fn opened_as_another_protocol(&self) -> bool {
+        let story = &self.story;
+        let stream_opened_unread = |stream: &Reassembler, parser: &MessageParser| {
+            stream.from_stream_start && stream.gaps == 0 && parser.is_lost()
+        };
+        story.not_http
+            && story.requests == 0
+            && story.responses == 0
+            && !story.h2
+            && stream_opened_unread(&self.client_stream, &story.client)
+            && stream_opened_unread(&self.server_stream, &story.server)
+    }
+
     pub fn gaps(&self) -> u32 {
         self.client_stream.gaps + self.server_stream.gaps
     }
@@ -735,6 +751,40 @@ pub fn side_name(side: Side) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    const SERVER_HELLO: &[u8] = b"\x16\x03\x03\x00\x5a\x02\x00\x00\x56";
+
+    fn opened_with(client: (u64, &[u8]), server: (u64, &[u8])) -> bool {
+        let mut conversation = Conversation::new(false);
+        let mut fresh = Fresh::default();
+        let ts = Timestamp::from_nanos(0);
+        for (side, (position, bytes)) in [(Side::Client, client), (Side::Server, server)] {
+            let length = bytes.len() as u32;
+            conversation.push(side, ts, position, bytes, length, &mut fresh);
+        }
+        conversation.opened_as_another_protocol()
+    }
+
+    /// Only both directions unreadable from their first byte make a connection another
+    /// protocol's: an HTTP answer to bytes that are not HTTP (a TLS client at a plain HTTP
+    /// server) is still read, and so is a capture that starts mid-stream.
+    #[test]
+    fn another_protocol_needs_both_directions_unreadable_from_their_first_byte() {
+        assert!(opened_with((0, CLIENT_HELLO), (0, SERVER_HELLO)));
+        let bad_request = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        assert!(!opened_with((0, CLIENT_HELLO), (0, bad_request)));
+        assert!(!opened_with(
+            (0, b"GET / HTTP/1.1\r\n\r\n"),
+            (0, SERVER_HELLO)
+        ));
+        assert!(!opened_with((1460, CLIENT_HELLO), (0, SERVER_HELLO)));
+        assert!(!opened_with((0, CLIENT_HELLO), (2920, SERVER_HELLO)));
+        assert!(!opened_with(
+            (0, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            (0, SERVER_HELLO)
+        ));
+    }
 
     #[test]
     fn targets_lose_query_fragment_and_userinfo_only() {

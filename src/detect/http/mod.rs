@@ -16,7 +16,7 @@ pub mod reassembly;
 
 use super::{Context, Details, Detector, Section, Sections, Segment, Shared, SharedDetector};
 use crate::config::AnalysisConfig;
-use crate::flow::hash::{FastHashMap, fast_hash_map};
+use crate::flow::hash::{FastHashMap, FastHashSet, fast_hash_map, fast_hash_set};
 use crate::flow::text::push_decimal;
 use crate::flow::{Connection, ConnectionId, Side};
 use crate::report::epoch_seconds;
@@ -29,6 +29,7 @@ use hops::{Hop, Hops, TimesKept, VersionSet};
 use parser::Text;
 use persistence::{Persistence, Rule};
 use serde::Serialize;
+use std::collections::hash_map::Entry;
 
 /// Ports where a connection that never spoke HTTP is still worth a `connections[].http` note.
 const HTTP_PORTS: [u16; 4] = [80, 8080, 8000, 3128];
@@ -50,6 +51,15 @@ pub struct HttpDetector {
     /// Boxed: a conversation is about 370 bytes, and an inline table costs up to twice that per
     /// entry (load factor) plus both tables at once while it grows.
     conversations: FastHashMap<ConnectionId, Box<Conversation>>,
+    /// Connections seen from their handshake whose both directions opened with another
+    /// protocol (TLS, SSH, ...), on a port that is not an HTTP port: nothing would be reported
+    /// for them, so their conversation is dropped and the rest of their payload ignored. A
+    /// busy load balancer's capture is mostly such long-lived TLS connections, and a
+    /// conversation (with the note saying why it is not HTTP) cost about 500 bytes on each.
+    /// Decision: a later segment of such a connection that happens to look like an HTTP
+    /// start line is not parsed (the parser would have tried to resynchronise on it).
+    /// On an HTTP port the conversation stays, for the note that the traffic is not HTTP.
+    other_protocol: FastHashSet<ConnectionId>,
     /// The messages the last segment completed, of whichever connection.
     fresh: Fresh,
 }
@@ -58,6 +68,7 @@ impl HttpDetector {
     pub fn new(_config: &AnalysisConfig) -> HttpDetector {
         HttpDetector {
             conversations: fast_hash_map(),
+            other_protocol: fast_hash_set(),
             fresh: Fresh::default(),
         }
     }
@@ -77,6 +88,15 @@ fn collect_messages(fresh: &mut Fresh, key: HopKey, context: &mut Context<'_>) {
         context.summary.http_requests += 1;
         context.share(Shared::HttpRequest(key, note));
     }
+}
+
+fn is_http_port(connection: &Connection) -> bool {
+    HTTP_PORTS.contains(&connection.server_endpoint().port)
+}
+
+/// Both SYNs were seen, so stream positions count from each direction's first byte.
+fn handshake_seen(connection: &Connection) -> bool {
+    connection.client.syn_at.is_some() && connection.server.syn_at.is_some()
 }
 
 fn hop_key(connection: &Connection) -> HopKey {
@@ -106,10 +126,14 @@ impl Detector for HttpDetector {
         if tcp.flags.syn() {
             return;
         }
-        let conversation = self
-            .conversations
-            .entry(connection.id)
-            .or_insert_with(|| Box::new(Conversation::new(context.config.show_secrets)));
+        let conversation = match self.conversations.entry(connection.id) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            // Looked up only here, so HTTP connections pay nothing for it.
+            Entry::Vacant(_) if self.other_protocol.contains(&connection.id) => return,
+            Entry::Vacant(entry) => {
+                entry.insert(Box::new(Conversation::new(context.config.show_secrets)))
+            }
+        };
         conversation.push(
             side,
             segment.packet.ts,
@@ -118,7 +142,12 @@ impl Detector for HttpDetector {
             tcp.payload_len,
             &mut self.fresh,
         );
+        let another_protocol = conversation.opened_as_another_protocol();
         collect_messages(&mut self.fresh, hop_key(connection), context);
+        if another_protocol && handshake_seen(connection) && !is_http_port(connection) {
+            self.conversations.remove(&connection.id);
+            self.other_protocol.insert(connection.id);
+        }
     }
 
     fn on_connection_end(
@@ -128,6 +157,7 @@ impl Detector for HttpDetector {
         details: &mut Details,
     ) {
         let Some(mut conversation) = self.conversations.remove(&connection.id) else {
+            self.other_protocol.remove(&connection.id);
             return;
         };
         let closing = first_close(connection);
@@ -139,7 +169,7 @@ impl Detector for HttpDetector {
         collect_messages(&mut self.fresh, key, context);
         let story = &conversation.story;
         let speaks_http = story.requests > 0 || story.responses > 0 || story.h2;
-        let http_port = HTTP_PORTS.contains(&connection.server_endpoint().port);
+        let http_port = is_http_port(connection);
         // A connection that never completed a message (a head over the size cap, bytes that
         // are not HTTP) still gets its notes on an HTTP port, so the problem is visible.
         let worth_a_note = http_port && (story.not_http || !story.notes().is_empty());

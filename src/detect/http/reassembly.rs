@@ -48,6 +48,8 @@ pub struct Reassembler {
     held: Option<Box<Held>>,
     /// Holes declared (bytes that were never captured).
     pub gaps: u32,
+    /// The first bytes delivered were the stream's first (position 0).
+    pub from_stream_start: bool,
     pub gap_bytes: u64,
 }
 
@@ -65,7 +67,13 @@ impl Reassembler {
         if wire_length == 0 {
             return;
         }
-        let next = *self.next.get_or_insert(position);
+        let next = match self.next {
+            Some(next) => next,
+            None => {
+                self.from_stream_start = position == 0;
+                *self.next.insert(position)
+            }
+        };
         if position > next {
             self.hold(position, captured, wire_length, sink);
             return;
