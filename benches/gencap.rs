@@ -16,6 +16,10 @@
 //! request and response, closed by the client, and the same 1 % keepalive, 1 % idle-reset
 //! and 1 % refused connections. The default mix spends more of its bytes in
 //! response bodies, which tshark reads cheaply and tcpdump copies at the same cost.
+//! `--mix tls` is the front of a TLS-terminating load balancer: 90 % long-lived HTTPS sessions
+//! to port 443 (a TLS handshake, then application data every 1–30 s for 1–10 minutes), the
+//! rest as in the default mix; nearly every connection is open at once, which measures
+//! memory per open connection that is not HTTP.
 //!
 //! The default mix: many short HTTP/1.1 keep-alive connections with real request and response heads
 //! (closed by the server's keep-alive timeout, by the client, by a client RST, or refused),
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
         },
         Err(message) => {
             eprintln!(
-                "gencap: {message}\nusage: gencap --bytes SIZE[K|M|G] --out FILE [--seed N] [--rate CONNECTIONS_PER_SECOND] [--mix lb|short]"
+                "gencap: {message}\nusage: gencap --bytes SIZE[K|M|G] --out FILE [--seed N] [--rate CONNECTIONS_PER_SECOND] [--mix lb|short|tls]"
             );
             ExitCode::from(2)
         }
@@ -86,6 +90,7 @@ pub struct Options {
 pub enum Mix {
     LoadBalancer,
     ShortHttp,
+    Tls,
 }
 
 impl Options {
@@ -117,7 +122,8 @@ impl Options {
                     options.mix = match value(&mut args, &arg)?.as_str() {
                         "lb" => Mix::LoadBalancer,
                         "short" => Mix::ShortHttp,
-                        other => return Err(format!("bad --mix '{other}' (lb or short)")),
+                        "tls" => Mix::Tls,
+                        other => return Err(format!("bad --mix '{other}' (lb, short or tls)")),
                     }
                 }
                 // `cargo bench` passes --bench to every bench target.
@@ -284,6 +290,9 @@ impl Generator {
             _ if self.mix == Mix::ShortHttp && roll >= 40 => {
                 one_request_http(&mut conversation, &mut self.rng)
             }
+            _ if self.mix == Mix::Tls && roll >= 100 => {
+                tls_session(&mut conversation, &mut self.rng)
+            }
             0..=9 => keepalive_connection(&mut conversation, &mut self.rng, true),
             10..=19 => keepalive_connection(&mut conversation, &mut self.rng, false),
             20..=29 => idle_without_keepalive(&mut conversation, &mut self.rng),
@@ -419,6 +428,20 @@ impl Conversation {
         self.after(rng.millis(0, 2));
     }
 
+    /// `data` in MSS-sized segments 20 µs apart, the last one pushed.
+    fn send_in_segments(&mut self, from: Sender, data: &[u8]) {
+        let mut chunks = data.chunks(MSS).peekable();
+        while let Some(chunk) = chunks.next() {
+            let flags = if chunks.peek().is_none() {
+                PSH | ACK
+            } else {
+                ACK
+            };
+            self.send(from, flags, chunk);
+            self.after(20_000);
+        }
+    }
+
     /// One request and its response, ACKed; the body goes out in MSS-sized segments.
     fn exchange(&mut self, rng: &mut Rng, rtt: i64, request_number: u64, close: bool) {
         self.exchange_with_body(rng, rtt, request_number, close, (80, 2500));
@@ -439,16 +462,7 @@ impl Conversation {
         let body_len = rng.range(body_min, body_max) as usize;
         let mut response = http_response_head(body_len, close).into_bytes();
         response.extend(std::iter::repeat_n(b'x', body_len));
-        let mut chunks = response.chunks(MSS).peekable();
-        while let Some(chunk) = chunks.next() {
-            let flags = if chunks.peek().is_none() {
-                PSH | ACK
-            } else {
-                ACK
-            };
-            self.send(Sender::Server, flags, chunk);
-            self.after(20_000);
-        }
+        self.send_in_segments(Sender::Server, &response);
         self.after(rtt / 2).send(Sender::Client, ACK, &[]);
     }
 }
@@ -639,6 +653,42 @@ fn one_request_http(conversation: &mut Conversation, rng: &mut Rng) {
     conversation.exchange_with_body(rng, rtt, 1, false, (250, 1000));
     conversation.after(rng.millis(0, 50));
     conversation.close(Sender::Client, rtt);
+}
+
+/// An HTTPS session to port 443: the TLS handshake's records, then a request and a response
+/// as application data every 1–30 s for 1–10 minutes, and the client closing.
+fn tls_session(conversation: &mut Conversation, rng: &mut Rng) {
+    const HANDSHAKE: u8 = 0x16;
+    const APPLICATION_DATA: u8 = 0x17;
+    conversation.flow.server.1 = 443;
+    let rtt = rng.range(200_000, 3_000_000) as i64;
+    conversation.handshake(rng, rtt);
+    conversation.send(Sender::Client, PSH | ACK, &tls_record(HANDSHAKE, 300));
+    conversation.after(rtt / 2);
+    conversation.send_in_segments(Sender::Server, &tls_record(HANDSHAKE, 3200));
+    conversation.after(rtt / 2);
+    conversation.send(Sender::Client, PSH | ACK, &tls_record(HANDSHAKE, 120));
+    conversation.after(rtt / 2);
+    conversation.send(Sender::Server, PSH | ACK, &tls_record(HANDSHAKE, 60));
+    let end = conversation.now + rng.range(60, 600) as i64 * NANOS_PER_SEC;
+    while conversation.now < end {
+        conversation.after(rng.millis(1_000, 30_000));
+        let request = tls_record(APPLICATION_DATA, rng.range(200, 700) as usize);
+        conversation.send(Sender::Client, PSH | ACK, &request);
+        conversation.after(rtt / 2 + rng.millis(1, 20));
+        let response = tls_record(APPLICATION_DATA, rng.range(300, 3000) as usize);
+        conversation.send_in_segments(Sender::Server, &response);
+        conversation.after(rtt / 2).send(Sender::Client, ACK, &[]);
+    }
+    conversation.close(Sender::Client, rtt);
+}
+
+/// A TLS 1.2 record header (RFC 5246 §6.2.1) and `length` bytes standing for its payload.
+fn tls_record(content_type: u8, length: usize) -> Vec<u8> {
+    let mut record = vec![content_type, 0x03, 0x03];
+    record.extend_from_slice(&(length as u16).to_be_bytes());
+    record.extend((0..length).map(|index| (index * 31 % 251) as u8));
+    record
 }
 
 /// A SYN answered by a RST: nothing listening on the backend.

@@ -42,8 +42,36 @@ impl KeepaliveDetector {
 
 #[derive(Default)]
 struct ConnectionKeepalive {
-    senders: [Option<ProbeSender>; 2],
+    /// Boxed: a connection gets an entry as soon as its data pauses for a second (a possible
+    /// heartbeat), which long-lived connections all do, while few carry probes; inline, the
+    /// two senders made every entry 280 bytes instead of 96.
+    senders: Option<Box<[Option<ProbeSender>; 2]>>,
     heartbeats: [Heartbeat; 2],
+}
+
+impl ConnectionKeepalive {
+    fn sender(&self, side: Side) -> Option<&ProbeSender> {
+        self.senders.as_ref()?.get(slot(side))?.as_ref()
+    }
+
+    fn sender_mut(&mut self, side: Side) -> Option<&mut ProbeSender> {
+        self.senders.as_mut()?.get_mut(slot(side))?.as_mut()
+    }
+
+    /// The sender of `side`'s probes, started by `new` at its first probe.
+    fn sender_or_start(
+        &mut self,
+        side: Side,
+        new: impl FnOnce() -> ProbeSender,
+    ) -> &mut ProbeSender {
+        let senders = self.senders.get_or_insert_default();
+        let [client, server] = &mut **senders;
+        let sender = match side {
+            Side::Client => client,
+            Side::Server => server,
+        };
+        sender.get_or_insert_with(new)
+    }
 }
 
 fn slot(side: Side) -> usize {
@@ -206,7 +234,7 @@ impl Detector for KeepaliveDetector {
         let state = self.connections.remove(&connection.id).unwrap_or_default();
         let senders: Vec<(Side, &ProbeSender)> = [Side::Client, Side::Server]
             .into_iter()
-            .filter_map(|side| state.senders[slot(side)].as_ref().map(|s| (side, s)))
+            .filter_map(|side| state.sender(side).map(|s| (side, s)))
             .collect();
         let heartbeats = heartbeat_list(connection, &state);
         let sender_json: Vec<Value> = senders
@@ -249,8 +277,8 @@ impl KeepaliveDetector {
         let idle = connection.data_idle_nanos(ts) as f64 / 1e9;
         let endpoint = connection.endpoint(side);
         let state = self.connections.entry(connection.id).or_default();
-        let sender = state.senders[slot(side)]
-            .get_or_insert_with(|| ProbeSender::new(ts, idle, segment.tcp.payload_len));
+        let sender =
+            state.sender_or_start(side, || ProbeSender::new(ts, idle, segment.tcp.payload_len));
         sender.record_probe(ts);
         let text = format!(
             "keepalive probe #{} ({} byte{}) after {} without data",
@@ -285,7 +313,7 @@ impl KeepaliveDetector {
         let Some(state) = self.connections.get_mut(&connection.id) else {
             return;
         };
-        let Some(sender) = state.senders[slot(prober)].as_mut() else {
+        let Some(sender) = state.sender_mut(prober) else {
             return;
         };
         let rtt = sender.record_answer(ts);
@@ -531,4 +559,27 @@ fn idle_finding(
         ),
         evidence,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_entry_stays_small() {
+        // Every long-lived connection whose data pauses gets one (docs/performance.md, Memory).
+        assert!(std::mem::size_of::<ConnectionKeepalive>() <= 88);
+    }
+
+    #[test]
+    fn each_side_has_its_own_probe_sender() {
+        let mut state = ConnectionKeepalive::default();
+        assert!(state.sender(Side::Client).is_none());
+        let ts = Timestamp::from_nanos(0);
+        state.sender_or_start(Side::Server, || ProbeSender::new(ts, 75.0, 0));
+        assert!(state.sender(Side::Client).is_none());
+        assert!(state.sender_mut(Side::Server).is_some());
+        let again = state.sender_or_start(Side::Server, || ProbeSender::new(ts, 1.0, 1));
+        assert_eq!(again.idle_before_first_probe, 75.0);
+    }
 }
