@@ -148,8 +148,6 @@ pub struct Connection {
     pub roles_inferred: bool,
     pub start: Timestamp,
     pub last_seen: Timestamp,
-    pub packets: u64,
-    pub bytes: u64,
     pub state: ConnectionState,
     pub max_idle_nanos: i64,
     /// When the longest idle gap ended (the packet that broke the silence).
@@ -163,6 +161,16 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Segments of both directions (each half counts its own; the sum is not kept twice).
+    pub fn packets(&self) -> u64 {
+        self.client.packets + self.server.packets
+    }
+
+    /// Payload bytes on the wire of both directions, retransmissions included.
+    pub fn bytes(&self) -> u64 {
+        self.client.payload_bytes + self.server.payload_bytes
+    }
+
     pub fn half(&self, side: Side) -> &HalfState {
         match side {
             Side::Client => &self.client,
@@ -275,7 +283,7 @@ impl Connection {
         let tcp = segment.tcp;
         let mut analysis = SegmentAnalysis {
             side: Some(side),
-            idle_before_nanos: if self.packets == 0 {
+            idle_before_nanos: if self.packets() == 0 {
                 0
             } else {
                 ts.nanos_since(self.last_seen)
@@ -302,8 +310,6 @@ impl Connection {
         }
         self.update_half(side, ts, tcp, segment.ttl, segment.ip_id, &analysis);
         self.update_state(side, ts, tcp);
-        self.packets += 1;
-        self.bytes += u64::from(tcp.payload_len);
         self.last_seen = ts;
         analysis
     }
@@ -548,6 +554,6 @@ mod tests {
     fn a_connection_stays_small() {
         // One per tracked connection: each endpoint is kept once (in the key), and the
         // handshake's round trips are derived from its times (docs/performance.md, Memory).
-        assert!(std::mem::size_of::<Connection>() <= 368);
+        assert!(std::mem::size_of::<Connection>() <= 352);
     }
 }

@@ -185,7 +185,7 @@ impl Tracker {
         let connection = self.connections.get_or_insert_with(hash, &key, || {
             new_connection(new_id, ts, key, source, destination, &segment)
         });
-        let opened = connection.packets == 0;
+        let opened = connection.packets() == 0;
         let was_closed = connection.state.is_closed();
         let side = connection.side_of(source);
         let mut analysis = connection.apply(side, ts, &segment, min_idle);
@@ -429,8 +429,6 @@ fn new_connection(
         roles_inferred,
         start: ts,
         last_seen: ts,
-        packets: 0,
-        bytes: 0,
         state: ConnectionState::Open,
         max_idle_nanos: 0,
         max_idle_end: None,
