@@ -317,15 +317,7 @@ fn another_protocol_from_the_handshake_on_is_not_read_as_http_later() {
 
 fn analyze_tls_then_http(server: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut cap = Capture::new(Link::Ethernet);
-    let mut conv = Conversation::new(CLIENT, server, 1000, 5000);
-    conv.handshake(&mut cap, 0.0, 0.002);
-    conv.client_sends(
-        &mut cap,
-        0.01,
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
-        0.001,
-    );
+    let (mut cap, mut conv) = tls_client_hello(server);
     conv.server_sends(
         &mut cap,
         0.02,
@@ -337,20 +329,22 @@ fn analyze_tls_then_http(server: &str) -> Value {
     analyze_json(&[&path], &[])
 }
 
+/// A handshake to `server`, then the start of a TLS ClientHello record.
+fn tls_client_hello(server: &str) -> (Capture, Conversation) {
+    let mut cap = Capture::new(Link::Ethernet);
+    let mut conv = Conversation::new(CLIENT, server, 1000, 5000);
+    conv.handshake(&mut cap, 0.0, 0.002);
+    let hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc";
+    conv.client_sends(&mut cap, 0.01, hello, 0.001);
+    (cap, conv)
+}
+
 /// A plain HTTP server that a TLS client reaches on a port that is not an HTTP port answers
 /// `400`: that answer is read (the client's side is noted as not HTTP).
 #[test]
 fn an_http_answer_to_another_protocol_is_still_read() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cap = Capture::new(Link::Ethernet);
-    let mut conv = Conversation::new(CLIENT, "10.0.0.10:9000", 1000, 5000);
-    conv.handshake(&mut cap, 0.0, 0.002);
-    conv.client_sends(
-        &mut cap,
-        0.01,
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
-        0.001,
-    );
+    let (mut cap, mut conv) = tls_client_hello("10.0.0.10:9000");
     let bad_request = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
     conv.server_sends(&mut cap, 0.02, bad_request, 0.001);
     let path = cap.write(dir.path(), "tls-to-http.pcap");
