@@ -44,7 +44,7 @@ impl KeepaliveDetector {
 struct ConnectionKeepalive {
     /// Boxed: a connection gets an entry as soon as its data pauses for a second (a possible
     /// heartbeat), which long-lived connections all do, while few carry probes; inline, the
-    /// two senders made every entry 280 bytes instead of 96.
+    /// two senders made every table slot (id and entry) 280 bytes instead of 96.
     senders: Option<Box<[Option<ProbeSender>; 2]>>,
     heartbeats: [Heartbeat; 2],
 }

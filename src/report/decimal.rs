@@ -56,10 +56,11 @@ pub fn push_fixed(out: &mut String, value: f64, decimals: u32) {
     }
 }
 
-/// Below this, serde_json (zmij) switches to exponent notation (`1e-5`); above, doubles are
-/// too far apart for the argument in [`whole_micros`].
+/// serde_json writes values below 10^-5 in exponent notation (`9e-6`); the fast path starts a
+/// decade above that, and smaller values (none of a report's durations) take the formatter.
 const MIN_MICRO_DECIMAL: f64 = 1e-4;
-/// 2^33: below it, consecutive doubles are less than 10^-6 apart (at most 2^-20).
+/// 2^33: below it, consecutive doubles are less than 10^-6 apart (at most 2^-20), which the
+/// argument in [`whole_micros`] needs.
 const MAX_MICRO_DECIMAL: f64 = 8_589_934_592.0;
 
 /// The whole number of microseconds `value` is, when its shortest round-trip text (what

@@ -10,10 +10,11 @@
 //!
 //! Everything else is serde_json's: layout, numbers (but the micro-decimals of times and
 //! durations, [`super::decimal::whole_micros`], whose text is written directly) and escapes
-//! go through its public [`Formatter`] trait (so `--format json` keeps [`super::json`]'s `Indented` layout and
-//! jsonl serde_json's `CompactFormatter`), and every call happens in the order serde_json's
-//! own `Serializer` makes it, so the output is byte-identical (the tests compare both on
-//! every kind of value). Errors are `serde_json::Error`s with serde_json's messages.
+//! go through its public [`Formatter`] trait (so `--format json` keeps [`super::json`]'s
+//! `Indented` layout and jsonl serde_json's `CompactFormatter`), and every call happens in
+//! the order serde_json's own `Serializer` makes it, so the output is byte-identical (the
+//! tests compare both on every kind of value). Errors are `serde_json::Error`s with
+//! serde_json's messages.
 //!
 //! Only the analysis report goes through it; the host commands' and live capture's small
 //! documents stay on serde_json's own writer, where speed does not matter.
