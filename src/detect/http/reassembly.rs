@@ -39,21 +39,34 @@ struct Held {
     bytes: usize,
 }
 
-/// The in-order stream of one direction.
+/// The in-order stream of one direction: 32 bytes, two in every open HTTP connection.
 #[derive(Default)]
 pub struct Reassembler {
-    /// Stream position of the next byte to deliver; `None` before the first payload.
-    next: Option<u64>,
+    /// Stream position of the next byte to deliver, once `started` (see [`Reassembler::next`]:
+    /// an `Option<u64>` here would take 16 bytes).
+    next_position: u64,
     /// `None` whenever nothing waits.
     held: Option<Box<Held>>,
+    pub gap_bytes: u64,
     /// Holes declared (bytes that were never captured).
     pub gaps: u32,
     /// The first bytes delivered were the stream's first (position 0).
     pub from_stream_start: bool,
-    pub gap_bytes: u64,
+    /// A payload was seen: `next_position` is set.
+    started: bool,
 }
 
 impl Reassembler {
+    /// Stream position of the next byte to deliver; `None` before the first payload.
+    fn next(&self) -> Option<u64> {
+        self.started.then_some(self.next_position)
+    }
+
+    fn set_next(&mut self, position: u64) {
+        self.next_position = position;
+        self.started = true;
+    }
+
     /// Adds one segment: `captured` bytes starting at stream `position`, `wire_length` bytes
     /// on the wire (more than captured when the snapshot length cut the frame).
     pub fn push(
@@ -67,11 +80,12 @@ impl Reassembler {
         if wire_length == 0 {
             return;
         }
-        let next = match self.next {
+        let next = match self.next() {
             Some(next) => next,
             None => {
                 self.from_stream_start = position == 0;
-                *self.next.insert(position)
+                self.set_next(position);
+                position
             }
         };
         if position > next {
@@ -97,7 +111,7 @@ impl Reassembler {
         wire_length: u64,
         sink: &mut dyn StreamSink,
     ) {
-        let Some(next) = self.next else {
+        let Some(next) = self.next() else {
             return;
         };
         let end = position.saturating_add(wire_length);
@@ -116,7 +130,7 @@ impl Reassembler {
         if end > uncaptured_from {
             self.note_gap(end - uncaptured_from, sink);
         }
-        self.next = Some(end);
+        self.set_next(end);
     }
 
     fn hold(
@@ -133,14 +147,14 @@ impl Reassembler {
             // Too much waits behind the hole: it is a loss, not a reordering.
             self.skip_to_first_pending(sink);
             self.drain(sink);
-            if self.next.is_some_and(|next| position > next) && self.held_segments() > 0 {
+            if self.next().is_some_and(|next| position > next) && self.held_segments() > 0 {
                 self.skip_to_first_pending(sink);
                 self.drain(sink);
             }
-            if self.next.is_some_and(|next| position > next) {
-                let next = self.next.unwrap_or(position);
+            if self.next().is_some_and(|next| position > next) {
+                let next = self.next().unwrap_or(position);
                 self.note_gap(position - next, sink);
-                self.next = Some(position);
+                self.set_next(position);
             }
             self.deliver(position, captured, wire_length, sink);
             self.drain(sink);
@@ -161,7 +175,7 @@ impl Reassembler {
 
     /// Declares the hole before the earliest waiting segment a gap.
     fn skip_to_first_pending(&mut self, sink: &mut dyn StreamSink) {
-        let Some(next) = self.next else {
+        let Some(next) = self.next() else {
             return;
         };
         let Some(held) = self.held.as_ref() else {
@@ -172,14 +186,14 @@ impl Reassembler {
         };
         if first > next {
             self.note_gap(first - next, sink);
-            self.next = Some(first);
+            self.set_next(first);
         }
     }
 
     /// Delivers waiting segments that now touch the stream.
     fn drain(&mut self, sink: &mut dyn StreamSink) {
         loop {
-            let Some(next) = self.next else {
+            let Some(next) = self.next() else {
                 return;
             };
             let Some(held) = self.held.as_mut() else {
