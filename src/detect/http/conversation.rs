@@ -24,7 +24,7 @@ pub const MAX_PENDING_REQUESTS: usize = 1024;
 /// Parsing problems kept per connection.
 const MAX_NOTES: usize = 8;
 
-/// One request and its response, as reported: 72 bytes, kept for every request of every open
+/// One request and its response, as reported: 56 bytes, kept for every request of every open
 /// connection (up to [`MAX_EXCHANGES_KEPT`] each). The method and the `Connection` and
 /// `Keep-Alive` values are references into the connection's [`Texts`].
 #[derive(Clone, Debug, Default)]
@@ -37,12 +37,14 @@ pub struct Exchange {
     pub request_minor_version: Option<u8>,
     pub request_connection: TextRef,
     pub request_keep_alive: TextRef,
-    pub request_ts: Option<Timestamp>,
+    /// When the request was read, or for a response that answered no request read (the
+    /// capture began after it), when the response was: the exchange's `ts`. A response's
+    /// own time is not reported, so it is not kept.
+    pub ts: Option<Timestamp>,
     pub status: Option<u16>,
     pub response_minor_version: Option<u8>,
     pub response_connection: TextRef,
     pub response_keep_alive: TextRef,
-    pub response_ts: Option<Timestamp>,
     pub interim: Interim,
     pub persistence: Option<(Persistence, Rule)>,
 }
@@ -182,35 +184,41 @@ impl Exchange {
     }
 }
 
-/// Statuses of 1xx responses before the final one, at most [`Interim::KEPT`], inline: an
-/// exchange is kept for every request of every open connection.
+/// Statuses of 1xx responses before the final one, at most [`Interim::KEPT`], inline in 4
+/// bytes: an exchange is kept for every request of every open connection. Each is kept as
+/// its distance from 99 (1 for 100 … 100 for 199), so that 0 marks a free slot.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Interim {
-    statuses: [u16; Interim::KEPT],
-    count: u8,
+    statuses: [u8; Interim::KEPT],
 }
 
 impl Interim {
     const KEPT: usize = 4;
 
+    /// Keeps `status` if it is a 1xx and a slot is free.
     fn push(&mut self, status: u16) {
-        if let Some(slot) = self.statuses.get_mut(usize::from(self.count)) {
-            *slot = status;
-            self.count += 1;
+        let code = status
+            .checked_sub(99)
+            .and_then(|code| u8::try_from(code).ok())
+            .filter(|code| (1..=100).contains(code));
+        let free = self.statuses.iter_mut().find(|slot| **slot == 0);
+        if let (Some(code), Some(slot)) = (code, free) {
+            *slot = code;
         }
     }
 
-    fn as_slice(&self) -> &[u16] {
+    fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
         self.statuses
-            .get(..usize::from(self.count))
-            .unwrap_or_default()
+            .iter()
+            .take_while(|code| **code != 0)
+            .map(|code| u16::from(*code) + 99)
     }
 }
 
 /// A JSON array of the statuses kept.
 impl serde::Serialize for Interim {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.as_slice())
+        serializer.collect_seq(self.statuses())
     }
 }
 
@@ -635,7 +643,7 @@ impl Story {
             request_minor_version: Some(head.minor_version),
             request_connection: self.texts.keep(head.connection.as_ref()),
             request_keep_alive: self.texts.keep(head.keep_alive.as_ref()),
-            request_ts: Some(ts),
+            ts: Some(ts),
             ..Exchange::default()
         });
         Some(self.exchanges.len() - 1)
@@ -685,7 +693,6 @@ impl Story {
             record.response_minor_version = Some(head.minor_version);
             record.response_connection = self.texts.keep(head.connection.as_ref());
             record.response_keep_alive = self.texts.keep(head.keep_alive.as_ref());
-            record.response_ts = Some(ts);
             record.persistence = decision;
         }
         if framing == Framing::Tunnel {
@@ -703,7 +710,7 @@ impl Story {
         }
         reserve_for_one_more(&mut self.exchanges);
         self.exchanges.push(Exchange {
-            response_ts: Some(ts),
+            ts: Some(ts),
             ..Exchange::default()
         });
         Some(self.exchanges.len() - 1)
@@ -897,9 +904,27 @@ mod tests {
     }
 
     #[test]
+    fn interim_statuses_keep_every_1xx_in_order_up_to_four() {
+        let mut interim = Interim::default();
+        assert_eq!(interim.statuses().count(), 0);
+        for status in [100, 0, 99, 200, 103, 199, 102, 100, 101] {
+            interim.push(status);
+        }
+        // Not a 1xx: not kept; past four: not kept.
+        assert_eq!(
+            interim.statuses().collect::<Vec<_>>(),
+            vec![100, 103, 199, 102]
+        );
+        assert_eq!(
+            serde_json::to_string(&interim).ok().as_deref(),
+            Some("[100,103,199,102]")
+        );
+    }
+
+    #[test]
     fn an_exchange_stays_small() {
         // Kept for every request of every open connection (docs/performance.md, Memory).
-        assert!(std::mem::size_of::<Exchange>() <= 72);
+        assert!(std::mem::size_of::<Exchange>() <= 56);
     }
 
     #[test]

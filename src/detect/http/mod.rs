@@ -367,10 +367,7 @@ impl HopConnection {
             persistent: outcome.persistent,
             first_decision: story.first_decision,
             still_persistent: matches!(story.last_decision, Some((Persistence::Kept, _))),
-            first_exchange_ts: story
-                .exchanges
-                .first()
-                .and_then(|e| e.request_ts.or(e.response_ts)),
+            first_exchange_ts: story.exchanges.first().and_then(|e| e.ts),
             closing: outcome.closing,
             idle_before_close_s: outcome.idle_before_close_s,
         }
@@ -535,7 +532,7 @@ impl Serialize for ExchangeView<'_> {
         use serde::ser::SerializeStruct;
         let (exchange, texts) = (self.exchange, self.texts);
         let persistence = exchange.persistence;
-        let ts = exchange.request_ts.or(exchange.response_ts);
+        let ts = exchange.ts;
         let mut record = serializer.serialize_struct("ExchangeRecord", 13)?;
         record.serialize_field("interim", &exchange.interim)?;
         record.serialize_field("method", &texts.get(exchange.method))?;
