@@ -341,16 +341,27 @@ impl MessageParser {
             };
         }
         self.at_stream_start = false;
-        // Most heads arrive whole in one segment: parse them where they lie, without copying.
-        if self.partial.is_none()
-            && let Some(end) = head_end(rest, 0)
-            && let Some(head) = rest.get(..end)
-        {
-            let event = self.parse(head);
-            return Step {
-                consumed: consumed + end,
-                event: Some(event),
-            };
+        let fresh = self.partial.is_none();
+        if fresh {
+            // Most heads arrive whole in one segment: parse them where they lie, without
+            // copying.
+            if let Some(end) = head_end(rest, 0) {
+                let event = self.parse(rest.get(..end).unwrap_or(rest));
+                return Step {
+                    consumed: consumed + end,
+                    event: Some(event),
+                };
+            }
+            // Bytes that cannot begin a head (TLS, another protocol) are given up on without
+            // being buffered first.
+            let first = rest.get(..rest.len().min(MAX_HEAD_BYTES)).unwrap_or(rest);
+            if let Some(event) = unreadable_head(self.role, first) {
+                self.state = State::Lost;
+                return Step {
+                    consumed: input.len(),
+                    event: Some(event),
+                };
+            }
         }
         let partial = self.partial.get_or_insert_default();
         let room = MAX_HEAD_BYTES.saturating_sub(partial.bytes.len());
@@ -359,7 +370,10 @@ impl MessageParser {
         partial
             .bytes
             .extend_from_slice(rest.get(..taken).unwrap_or_default());
-        if let Some(end) = partial.find_head_end() {
+        if fresh {
+            // `head_end` above found no end in these bytes.
+            partial.scanned = u32::try_from(taken).unwrap_or(u32::MAX);
+        } else if let Some(end) = partial.find_head_end() {
             let used = end.saturating_sub(old_length);
             let event = self.finish_head(end);
             return Step {
@@ -367,23 +381,12 @@ impl MessageParser {
                 event: Some(event),
             };
         }
-        let buffered = partial.bytes.len();
-        if !looks_like_start(self.role, &partial.bytes) {
+        if let Some(event) = unreadable_head(self.role, &partial.bytes) {
             self.state = State::Lost;
             self.release_buffer();
             return Step {
                 consumed: input.len(),
-                event: Some(Event::NotHttp(
-                    "the stream does not start with an HTTP/1.x start line",
-                )),
-            };
-        }
-        if buffered >= MAX_HEAD_BYTES {
-            self.state = State::Lost;
-            self.release_buffer();
-            return Step {
-                consumed: input.len(),
-                event: Some(Event::HeadTooLarge),
+                event: Some(event),
             };
         }
         Step {
@@ -549,6 +552,17 @@ impl MessageParser {
             event: Some(Event::NotHttp("chunk or trailer line too long")),
         }
     }
+}
+
+/// Why the start of a head, still without its end, cannot be read: it does not begin like a
+/// start line, or it already fills [`MAX_HEAD_BYTES`].
+fn unreadable_head(role: Role, head_so_far: &[u8]) -> Option<Event> {
+    if !looks_like_start(role, head_so_far) {
+        return Some(Event::NotHttp(
+            "the stream does not start with an HTTP/1.x start line",
+        ));
+    }
+    (head_so_far.len() >= MAX_HEAD_BYTES).then_some(Event::HeadTooLarge)
 }
 
 impl Partial {
@@ -1032,6 +1046,34 @@ mod tests {
         );
         let events = feed_all(&mut parser, &digits);
         assert_eq!(event_kinds(&events), ["not-http"]);
+        assert!(parser.is_lost() && parser.partial.is_none());
+    }
+
+    #[test]
+    fn bytes_that_cannot_begin_a_head_are_given_up_on_unbuffered() {
+        for role in [Role::Request, Role::Response] {
+            let mut parser = MessageParser::new(role);
+            let tls_record = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+            let step = parser.feed(tls_record);
+            assert_eq!(step.consumed, tls_record.len());
+            assert!(matches!(step.event, Some(Event::NotHttp(_))));
+            assert!(parser.is_lost() && parser.partial.is_none());
+        }
+        // The start of a head is kept for the next segment, and read with it.
+        let mut parser = MessageParser::new(Role::Request);
+        assert!(parser.feed(b"GET /a HTTP/1.1\r\nHo").event.is_none());
+        assert!(parser.partial.is_some());
+        let step = parser.feed(b"st: x\r\n\r\n");
+        assert!(matches!(step.event, Some(Event::Head(_))));
+        assert!(parser.partial.is_none());
+        // A segment filling the head limit without an end is too large, unbuffered too.
+        let mut parser = MessageParser::new(Role::Request);
+        let mut huge = b"GET /".to_vec();
+        huge.resize(MAX_HEAD_BYTES + 10, b'a');
+        assert!(matches!(
+            parser.feed(&huge).event,
+            Some(Event::HeadTooLarge)
+        ));
         assert!(parser.is_lost() && parser.partial.is_none());
     }
 
