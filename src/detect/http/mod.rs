@@ -55,8 +55,8 @@ pub struct HttpDetector {
     /// protocol (TLS, SSH, ...), on a port that is not an HTTP port: nothing would be reported
     /// for them, so their conversation is dropped and the rest of their payload ignored. A
     /// busy load balancer's capture is mostly such long-lived TLS connections, and a
-    /// conversation (368 bytes, and its two notes saying why it is not HTTP) cost about 600
-    /// bytes on each.
+    /// conversation and its two notes saying why it is not HTTP cost about 600 bytes on each
+    /// (measured when a conversation was 368 bytes; docs/performance.md, eighteenth pass).
     /// Decision: a later segment of such a connection that happens to look like an HTTP
     /// start line is not parsed (the parser would have tried to resynchronise on it).
     /// On an HTTP port the conversation stays, for the note that the traffic is not HTTP.
