@@ -292,11 +292,64 @@ pub struct Unanswered {
     pub ts: Timestamp,
 }
 
+/// A parsing problem on one connection (`connections[].http.notes[]`), kept as what happened
+/// and written out as text only with the record: a connection of another protocol gets two
+/// (one per direction) and is usually dropped unreported (`HttpDetector::other_protocol`),
+/// and formatting them as they happened was 4 % of the run on a TLS load balancer's capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// Bytes of `side` that cannot be read as HTTP/1.x, and why.
+    NotHttp {
+        side: Side,
+        reason: &'static str,
+    },
+    /// A hole of `length` bytes in a head of `side`.
+    HeadNotCaptured {
+        side: Side,
+        length: u64,
+    },
+    HeadTooLarge {
+        side: Side,
+    },
+    RequestLengthInvalid,
+    ResponseLengthInvalid,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Note::NotHttp { side, reason } => write!(f, "{}: {reason}", side_name(side)),
+            Note::HeadNotCaptured { side, length } => write!(
+                f,
+                "{length} bytes from the {} were not captured inside a message head; parsing resumed at the next message",
+                side_name(side)
+            ),
+            Note::HeadTooLarge { side } => write!(
+                f,
+                "{}: a message head exceeded {} KiB; parsing resumed at the next message",
+                side_name(side),
+                super::parser::MAX_HEAD_BYTES / 1024
+            ),
+            Note::RequestLengthInvalid => f.write_str("client: invalid Content-Length"),
+            Note::ResponseLengthInvalid => f.write_str(
+                "server: invalid Content-Length; the rest of the response stream is skipped",
+            ),
+        }
+    }
+}
+
+/// A JSON string: the note's text.
+impl serde::Serialize for Note {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The part of a [`Story`] that few connections have.
 #[derive(Default)]
 pub struct Uncommon {
     pub tunnel: Option<String>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Requests after a full `pending` queue, answered in order after every queued one.
     requests_not_queued: u64,
     /// Exchanges past [`MAX_EXCHANGES_KEPT`], counted only.
@@ -489,7 +542,7 @@ impl Story {
         self.uncommon.as_ref()?.tunnel.as_deref()
     }
 
-    pub fn notes(&self) -> &[String] {
+    pub fn notes(&self) -> &[Note] {
         self.uncommon
             .as_ref()
             .map_or(&[], |uncommon| &uncommon.notes)
@@ -519,10 +572,10 @@ impl Story {
             .collect()
     }
 
-    fn note(&mut self, text: String) {
+    fn note(&mut self, note: Note) {
         let notes = &mut self.uncommon().notes;
         if notes.len() < MAX_NOTES {
-            notes.push(text);
+            notes.push(note);
         }
     }
 
@@ -533,10 +586,7 @@ impl Story {
             self.on_event(side, ts, event, fresh);
         }
         if !was_lost && self.parser(side).is_lost() {
-            self.note(format!(
-                "{length} bytes from the {} were not captured inside a message head; parsing resumed at the next message",
-                side_name(side)
-            ));
+            self.note(Note::HeadNotCaptured { side, length });
         }
     }
 
@@ -572,13 +622,9 @@ impl Story {
                 if self.requests == 0 && self.responses == 0 {
                     self.not_http = true;
                 }
-                self.note(format!("{}: {reason}", side_name(side)));
+                self.note(Note::NotHttp { side, reason });
             }
-            (Event::HeadTooLarge, side) => self.note(format!(
-                "{}: a message head exceeded {} KiB; parsing resumed at the next message",
-                side_name(side),
-                super::parser::MAX_HEAD_BYTES / 1024
-            )),
+            (Event::HeadTooLarge, side) => self.note(Note::HeadTooLarge { side }),
         }
     }
 
@@ -600,7 +646,7 @@ impl Story {
             Framing::None
         };
         if head.length_invalid {
-            self.note("client: invalid Content-Length".to_string());
+            self.note(Note::RequestLengthInvalid);
         }
         self.client.set_framing(framing);
         fresh.requests.push(RequestNote {
@@ -756,9 +802,7 @@ impl Story {
         } else if response.other_transfer_coding {
             Framing::UntilClose
         } else if response.length_invalid {
-            self.note(
-                "server: invalid Content-Length; the rest of the response stream is skipped".into(),
-            );
+            self.note(Note::ResponseLengthInvalid);
             Framing::UntilClose
         } else if let Some(length) = response.content_length {
             Framing::Length(length)
@@ -918,6 +962,36 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&interim).ok().as_deref(),
             Some("[100,103,199,102]")
+        );
+    }
+
+    #[test]
+    fn notes_read_as_they_did_when_they_were_formatted_on_the_spot() {
+        let texts: Vec<String> = [
+            Note::NotHttp {
+                side: Side::Client,
+                reason: "the stream does not start with an HTTP/1.x start line",
+            },
+            Note::HeadNotCaptured {
+                side: Side::Server,
+                length: 1448,
+            },
+            Note::HeadTooLarge { side: Side::Client },
+            Note::RequestLengthInvalid,
+            Note::ResponseLengthInvalid,
+        ]
+        .iter()
+        .map(|note| serde_json::to_string(note).unwrap_or_default())
+        .collect();
+        assert_eq!(
+            texts,
+            [
+                r#""client: the stream does not start with an HTTP/1.x start line""#,
+                r#""1448 bytes from the server were not captured inside a message head; parsing resumed at the next message""#,
+                r#""client: a message head exceeded 64 KiB; parsing resumed at the next message""#,
+                r#""client: invalid Content-Length""#,
+                r#""server: invalid Content-Length; the rest of the response stream is skipped""#,
+            ]
         );
     }
 

@@ -459,7 +459,7 @@ pub struct HttpRecord {
     h2: bool,
     idle_before_close_s: Option<f64>,
     not_http: bool,
-    notes: Vec<String>,
+    notes: Vec<conversation::Note>,
     persistent: Option<bool>,
     request_on_closing_connection: bool,
     requests: u64,
