@@ -371,23 +371,26 @@ impl MessageParser {
             .bytes
             .extend_from_slice(rest.get(..taken).unwrap_or_default());
         if fresh {
-            // `head_end` above found no end in these bytes.
+            // These are the bytes `head_end` and `unreadable_head` saw above: no end, and
+            // readable so far.
             partial.scanned = u32::try_from(taken).unwrap_or(u32::MAX);
-        } else if let Some(end) = partial.find_head_end() {
-            let used = end.saturating_sub(old_length);
-            let event = self.finish_head(end);
-            return Step {
-                consumed: consumed + used,
-                event: Some(event),
-            };
-        }
-        if let Some(event) = unreadable_head(self.role, &partial.bytes) {
-            self.state = State::Lost;
-            self.release_buffer();
-            return Step {
-                consumed: input.len(),
-                event: Some(event),
-            };
+        } else {
+            if let Some(end) = partial.find_head_end() {
+                let used = end.saturating_sub(old_length);
+                let event = self.finish_head(end);
+                return Step {
+                    consumed: consumed + used,
+                    event: Some(event),
+                };
+            }
+            if let Some(event) = unreadable_head(self.role, &partial.bytes) {
+                self.state = State::Lost;
+                self.release_buffer();
+                return Step {
+                    consumed: input.len(),
+                    event: Some(event),
+                };
+            }
         }
         Step {
             consumed: consumed + taken,
