@@ -28,8 +28,9 @@ const MAX_ENCAPSULATIONS: usize = 8;
 pub struct LinkInfo {
     pub ether_type: u16,
     pub network_offset: usize,
-    pub source_mac: Option<[u8; 6]>,
-    pub destination_mac: Option<[u8; 6]>,
+    /// Where the sender's MAC address is in the frame, when the link layer has one: read only
+    /// by whoever needs it (VRRP), not copied out of every frame.
+    pub source_mac_at: Option<usize>,
     /// The outermost VLAN id, part of the connection key (the same segment seen on two VLANs
     /// is two observations, not a retransmission).
     pub vlan: Option<u16>,
@@ -68,14 +69,14 @@ pub(super) fn u128_at(bytes: &[u8], at: usize) -> Option<u128> {
     Some(u128::from_be_bytes(array))
 }
 
-fn mac_at(bytes: &[u8], at: usize) -> Option<[u8; 6]> {
+/// The six bytes at `at` (a MAC address), if the frame holds them.
+pub fn mac_at(bytes: &[u8], at: usize) -> Option<[u8; 6]> {
     bytes.get(at..at.checked_add(6)?)?.try_into().ok()
 }
 
 fn ethernet(frame: &[u8], start: usize) -> Option<LinkInfo> {
     let mut info = LinkInfo {
-        destination_mac: mac_at(frame, start),
-        source_mac: mac_at(frame, start + 6),
+        source_mac_at: Some(start + 6),
         ..LinkInfo::default()
     };
     let mut offset = start + 12;
@@ -92,8 +93,7 @@ fn ethernet(frame: &[u8], start: usize) -> Option<LinkInfo> {
             }
             ETHERTYPE_PBB => {
                 // I-TAG (4 bytes), then the customer's destination and source MACs.
-                info.destination_mac = mac_at(frame, offset + 4);
-                info.source_mac = mac_at(frame, offset + 10);
+                info.source_mac_at = Some(offset + 10);
                 offset += 16;
             }
             ETHERTYPE_MPLS_UNICAST | ETHERTYPE_MPLS_MULTICAST => return mpls(frame, offset, info),
@@ -142,30 +142,20 @@ fn pppoe(frame: &[u8], offset: usize, info: LinkInfo) -> Option<LinkInfo> {
 
 fn linux_sll(frame: &[u8]) -> Option<LinkInfo> {
     let address_len = usize::from(u16_at(frame, 4)?);
-    let source_mac = if address_len == 6 {
-        mac_at(frame, 6)
-    } else {
-        None
-    };
     Some(LinkInfo {
         ether_type: u16_at(frame, 14)?,
         network_offset: 16,
-        source_mac,
+        source_mac_at: (address_len == 6).then_some(6),
         ..LinkInfo::default()
     })
 }
 
 fn linux_sll2(frame: &[u8]) -> Option<LinkInfo> {
     let address_len = usize::from(*frame.get(11)?);
-    let source_mac = if address_len == 6 {
-        mac_at(frame, 12)
-    } else {
-        None
-    };
     Some(LinkInfo {
         ether_type: u16_at(frame, 0)?,
         network_offset: 20,
-        source_mac,
+        source_mac_at: (address_len == 6).then_some(12),
         interface_index: u32_at(frame, 4),
         ..LinkInfo::default()
     })
@@ -242,6 +232,38 @@ mod tests {
         assert_eq!(info.ether_type, ETHERTYPE_IPV4);
         assert_eq!(info.vlan, Some(10));
         assert_eq!(info.network_offset, 22);
+    }
+
+    /// VRRP reads the sender's MAC; behind a PBB tag it is the customer's, not the backbone's.
+    #[test]
+    fn the_source_mac_is_the_innermost_one() {
+        let backbone = [0xb0, 0, 0, 0, 0, 1, 0xb0, 0, 0, 0, 0, 2];
+        let customer = [0xc0, 0, 0, 0, 0, 3, 0xc0, 0, 0, 0, 0, 4];
+        let mut frame = backbone.to_vec();
+        frame.extend_from_slice(&[0x88, 0xe7, 0, 0, 0, 0]);
+        frame.extend_from_slice(&customer);
+        frame.extend_from_slice(&[0x08, 0x00, 0x45]);
+        let info = strip(LinkType::Ethernet, &frame).expect("decodes");
+        let mac = info.source_mac_at.and_then(|at| mac_at(&frame, at));
+        assert_eq!(mac, Some([0xc0, 0, 0, 0, 0, 4]));
+        let plain = [&backbone[..], &[0x08, 0x00, 0x45]].concat();
+        let info = strip(LinkType::Ethernet, &plain).expect("decodes");
+        let mac = info.source_mac_at.and_then(|at| mac_at(&plain, at));
+        assert_eq!(mac, Some([0xb0, 0, 0, 0, 0, 2]));
+        // SLL with an address that is not 6 bytes long has no MAC.
+        let mut sll = vec![0, 0, 1, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0, 0x08, 0x00, 0x45];
+        assert!(
+            strip(LinkType::LinuxSll, &sll)
+                .expect("decodes")
+                .source_mac_at
+                .is_none()
+        );
+        sll[5] = 6;
+        let info = strip(LinkType::LinuxSll, &sll).expect("decodes");
+        assert_eq!(
+            info.source_mac_at.and_then(|at| mac_at(&sll, at)),
+            Some([1, 2, 3, 4, 0, 0])
+        );
     }
 
     #[test]

@@ -31,7 +31,6 @@ pub struct Decoded<'a> {
     pub interface: u32,
     pub vlan: Option<u16>,
     pub source_mac: Option<[u8; 6]>,
-    pub destination_mac: Option<[u8; 6]>,
     /// The frame was cut by the snapshot length.
     pub truncated: bool,
     pub network: Network<'a>,
@@ -136,7 +135,6 @@ pub fn decode<'p>(packet: &Frame<'p>) -> Decoded<'p> {
         interface: packet.interface,
         vlan: None,
         source_mac: None,
-        destination_mac: None,
         truncated: packet.is_truncated(),
         network: Network::Other,
     };
@@ -144,8 +142,9 @@ pub fn decode<'p>(packet: &Frame<'p>) -> Decoded<'p> {
         return decoded;
     };
     decoded.vlan = info.vlan;
-    decoded.source_mac = info.source_mac;
-    decoded.destination_mac = info.destination_mac;
+    decoded.source_mac = info
+        .source_mac_at
+        .and_then(|at| link::mac_at(packet.data, at));
     if let Some(index) = info.interface_index {
         decoded.interface = index;
     }
