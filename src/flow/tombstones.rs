@@ -68,6 +68,11 @@ impl Tombstones {
         self.older.remove(&tuple_hash);
     }
 
+    /// When the generations turn next; `None` before the first [`rotate`](Self::rotate).
+    pub fn next_rotation(&self) -> Option<Timestamp> {
+        self.next_rotation
+    }
+
     /// Turns the generations when `now` has reached the next turn.
     pub fn rotate(&mut self, now: Timestamp) {
         let due = *self
