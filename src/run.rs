@@ -53,11 +53,13 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         .collect::<Result<Vec<_>>>()?;
     let config = analysis_config(&args);
     let threads = crate::cli::thread_count(args.threads);
-    crate::memory::limit_malloc_arenas(threads);
+    // With more than one thread, JSON lines are written on a thread of their own.
+    let writer_thread = args.output.format == Format::Jsonl && threads > 1;
+    crate::memory::limit_malloc_arenas(threads, writer_thread);
     let stream = match args.output.format {
         Format::Jsonl => {
             let out = io::BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, io::stdout());
-            Some(if threads > 1 {
+            Some(if writer_thread {
                 LineOutput::threaded(Box::new(out))
             } else {
                 LineOutput::inline(Box::new(out))
