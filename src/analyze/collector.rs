@@ -75,8 +75,10 @@ impl Collector {
 
     pub fn add_event(&mut self, event: Event) {
         // Data runs are summarized in the connection record, not streamed one by one.
-        if self.stream.is_some() && event.kind != "data" {
-            self.write_line("event", &event);
+        if event.kind != "data"
+            && let Some(stream) = self.stream.as_mut()
+        {
+            stream.write_event(&event);
         }
         if let Some(timelines) = self.timelines.as_mut()
             && !matches!(event.subject, Subject::Connection(_))

@@ -48,7 +48,7 @@ impl Endpoint {
     }
 
     /// `ip:port`, or `[ip]:port` for IPv6.
-    fn text(&self) -> ShortText {
+    pub fn text(&self) -> ShortText {
         let mut text = ShortText::default();
         match self.ip {
             IpAddr::V4(ip) => {
@@ -138,12 +138,19 @@ impl fmt::Display for ConnectionId {
     }
 }
 
-impl Serialize for ConnectionId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl ConnectionId {
+    /// `tcp/N`, the `Display` text.
+    pub fn text(&self) -> ShortText {
         let mut text = ShortText::default();
         text.push_str("tcp/");
         text.push_number(self.0);
-        match text.as_str() {
+        text
+    }
+}
+
+impl Serialize for ConnectionId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.text().as_str() {
             Some(text) => serializer.serialize_str(text),
             None => serializer.collect_str(self),
         }

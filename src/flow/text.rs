@@ -120,6 +120,15 @@ impl ShortText {
         }
     }
 
+    /// The bytes, unless something did not fit. Only whole `&str` pieces, digits and ASCII
+    /// separators are ever pushed, so they are UTF-8 without checking them again.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        if self.overflowed {
+            return None;
+        }
+        self.bytes.get(..self.len)
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         if self.overflowed {
             return None;
