@@ -10,7 +10,6 @@
 //! takes the same lock). Up to eight threads share two arenas; more threads get one more
 //! arena per four, so that a many-core machine does not serialize on malloc's locks.
 //!
-//!
 //! `--format jsonl` with a writer thread gets one arena more: the writer frees every
 //! connection record the shards allocated, and with the default two arenas shared by five
 //! threads it waited on their locks. Measured on the 1 GiB benchmark capture (`--threads 3`,
