@@ -32,6 +32,9 @@ pub struct AnalysisConfig {
     /// Keep at most this many findings of each code, the earliest (the table's
     /// `--findings-per-code`); None keeps all (JSON). The summary counts every finding.
     pub findings_per_code: Option<usize>,
+    /// Threads the analysis runs on (`--threads`): the report-wide work left after the last
+    /// frame (the HTTP hops' records and findings) is split over them too.
+    pub threads: usize,
 }
 
 /// Which connection records are built when a connection ends.
@@ -100,6 +103,7 @@ impl Default for AnalysisConfig {
             one_vantage: false,
             records: RecordsKept::All,
             findings_per_code: None,
+            threads: 1,
         }
     }
 }

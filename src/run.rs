@@ -85,6 +85,7 @@ fn analysis_config(args: &AnalyzeArgs) -> AnalysisConfig {
         ports: args.ports.clone(),
         input_count: args.files.len(),
         one_vantage: args.one_vantage,
+        threads: crate::cli::thread_count(args.threads),
         ..args.diagnosis.config(&args.output)
     }
 }

@@ -20,10 +20,10 @@ use crate::flow::text::push_ip;
 use crate::flow::{ConnectionId, Endpoint};
 use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 /// A forwarded request follows the original within this long.
 pub const MATCH_WINDOW_SECS: f64 = 2.0;
@@ -195,8 +195,9 @@ pub struct Hop {
     /// Connection lifetimes, at most [`MAX_INTERVALS`] (see [`TimesKept`]).
     pub intervals: Vec<(Timestamp, Timestamp)>,
     /// [`Hop::peak_concurrency`], computed once: it is asked for by the section, the findings
-    /// and pool churn, all after the last connection ended.
-    peak: OnceCell<u64>,
+    /// and pool churn, all after the last connection ended, from several threads (a hop's
+    /// findings read its front hop's).
+    peak: OnceLock<u64>,
 }
 
 impl Hop {
@@ -234,7 +235,7 @@ impl Hop {
             hop_by_hop_forwarded: 0,
             hop_by_hop_example: None,
             intervals: Vec::new(),
-            peak: OnceCell::new(),
+            peak: OnceLock::new(),
         }
     }
 
