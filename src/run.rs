@@ -52,7 +52,7 @@ fn analyze(args: AnalyzeArgs) -> Result<Outcome> {
         .map(|(index, path)| CaptureReader::open(path, index as u16))
         .collect::<Result<Vec<_>>>()?;
     let config = analysis_config(&args);
-    let threads = crate::cli::thread_count(args.threads);
+    let threads = config.threads;
     // With more than one thread, JSON lines are written on a thread of their own.
     let writer_thread = args.output.format == Format::Jsonl && threads > 1;
     crate::memory::limit_malloc_arenas(threads, writer_thread);
