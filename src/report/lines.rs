@@ -84,40 +84,29 @@ impl LineOutput {
 
     /// Writes `{"type": kind, ...value}`.
     pub fn write_line<T: Serialize>(&mut self, kind: &str, value: &T) {
-        if self.error.is_some() {
-            return;
-        }
-        let result = match &mut self.target {
-            Target::Inline(out) => {
-                self.line.clear();
-                append_line(&mut self.line, kind, value).and_then(|()| out.write_all(&self.line))
-            }
-            Target::Threaded(writer) => append_line(&mut writer.batch.rendered, kind, value)
-                .and_then(|()| {
-                    let end = writer.batch.rendered.len();
-                    writer.batch.items.push(Item::Rendered { end });
-                    writer.send_when_full()
-                }),
-        };
-        self.keep_error(result);
+        self.write_rendered(|buffer| append_line(buffer, kind, value));
     }
 
     /// Writes an event's line ([`append_event_line`]).
     pub fn write_event(&mut self, event: &Event) {
+        self.write_rendered(|buffer| append_event_line(buffer, event));
+    }
+
+    /// Writes the line `append` renders: inline, or into the writer's batch.
+    fn write_rendered(&mut self, append: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) {
         if self.error.is_some() {
             return;
         }
         let result = match &mut self.target {
             Target::Inline(out) => {
                 self.line.clear();
-                append_event_line(&mut self.line, event).and_then(|()| out.write_all(&self.line))
+                append(&mut self.line).and_then(|()| out.write_all(&self.line))
             }
-            Target::Threaded(writer) => append_event_line(&mut writer.batch.rendered, event)
-                .and_then(|()| {
-                    let end = writer.batch.rendered.len();
-                    writer.batch.items.push(Item::Rendered { end });
-                    writer.send_when_full()
-                }),
+            Target::Threaded(writer) => append(&mut writer.batch.rendered).and_then(|()| {
+                let end = writer.batch.rendered.len();
+                writer.batch.items.push(Item::Rendered { end });
+                writer.send_when_full()
+            }),
         };
         self.keep_error(result);
     }
@@ -238,8 +227,17 @@ fn write_batches(batches: Receiver<Batch>, mut out: Box<dyn Write + Send>) -> io
 /// `http_hops` list) goes under its own name, so that every line is an object with a `type`
 /// and `select(.type == ...)` works on the whole stream.
 fn append_line<T: Serialize>(buffer: &mut Vec<u8>, kind: &str, value: &T) -> io::Result<()> {
+    whole_or_nothing(buffer, |buffer| append_line_unchecked(buffer, kind, value))
+}
+
+/// Runs `append`, and if it fails takes back what it appended: a batch must not keep half a
+/// line.
+fn whole_or_nothing(
+    buffer: &mut Vec<u8>,
+    append: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
     let start = buffer.len();
-    let result = append_line_unchecked(buffer, kind, value);
+    let result = append(buffer);
     if result.is_err() {
         buffer.truncate(start);
     }
@@ -280,12 +278,7 @@ fn append_line_unchecked<T: Serialize>(
 /// line framing (and a batch buffer grown anew every 64 lines) each cost about 2,100
 /// instructions; about 1,100 this way.
 fn append_event_line(buffer: &mut Vec<u8>, event: &Event) -> io::Result<()> {
-    let start = buffer.len();
-    let result = append_event_fields(buffer, event);
-    if result.is_err() {
-        buffer.truncate(start);
-    }
-    result
+    whole_or_nothing(buffer, |buffer| append_event_fields(buffer, event))
 }
 
 fn append_event_fields(buffer: &mut Vec<u8>, event: &Event) -> io::Result<()> {
